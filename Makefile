@@ -1,0 +1,39 @@
+# gitops-resource: the commands a developer and CI run.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+
+.PHONY: test deps tools build image-layout demo cluster bench fmt vet
+
+## test: install what the tests need, build the test tools once, run every test.
+test: deps tools vet
+	$(GO) test -count=1 -timeout 40m ./...
+
+## deps: system packages the tests drive (git's server side, openssl).
+deps:
+	@hack/deps.sh
+
+## tools: the Kubernetes control plane for the tests, built once per machine (cached by go.sum).
+tools:
+	@hack/k8s-build.sh >/dev/null
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+## build: the multi-call binary, hard-linked as check, in and out, as in the image.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/check ./check
+	ln -f $(BIN)/check $(BIN)/in
+	ln -f $(BIN)/check $(BIN)/out
+
+## demo: run the main job end to end on embedded servers, printing each step.
+demo: deps
+	$(GO) test -count=1 -v -run 'TestDemo' ./e2e/demo/
+
+## cluster: start the local control plane and print its KUBECONFIG; Ctrl-C stops it.
+cluster: tools
+	@hack/cluster.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

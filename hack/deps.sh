@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests use, on a fresh Debian machine with
+# Go. Idempotent: does nothing when everything is present.
+set -euo pipefail
+need=()
+command -v git >/dev/null || need+=(git)
+[ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ] || need+=(git)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi

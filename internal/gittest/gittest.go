@@ -1,0 +1,236 @@
+// Package gittest runs real git servers on loopback for tests: smart HTTP
+// through `git http-backend`, and SSH (golang.org/x/crypto/ssh) running the
+// real `git upload-pack` / `git receive-pack`. It also seeds and inspects the
+// bare repositories it serves with the git CLI.
+//
+// Every Server has its own temp dir, ports and keys, is stopped by t.Cleanup,
+// and is safe to use from parallel tests. Listeners are bound before New
+// returns, so there is nothing to wait for.
+//
+// The git CLI always runs with GIT_CONFIG_GLOBAL=/dev/null,
+// GIT_CONFIG_NOSYSTEM=1, HOME set to the server's dir and a fixed identity,
+// so neither the machine's nor the user's git configuration matters and
+// nothing is written to $HOME.
+package gittest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Identity used for commits made by the helpers.
+const (
+	AuthorName  = "gittest"
+	AuthorEmail = "gittest@example.invalid"
+)
+
+// Server is a pair of git servers (smart HTTP and SSH) over one directory of
+// bare repositories.
+type Server struct {
+	root string // GIT_PROJECT_ROOT: the bare repositories
+	home string // HOME for every git process
+	git  string // path of the git binary
+	cfg  config
+	log  io.Writer
+
+	http *httptest.Server
+
+	sshLn     net.Listener
+	sshConfig *ssh.ServerConfig
+	hostKey   ssh.Signer
+
+	clientKey  ssh.Signer
+	clientPriv any // the private key behind clientKey, for marshalling
+
+	ctx    context.Context // cancelled by close: kills running git processes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	authorized map[string]bool // ssh.PublicKey.Marshal() of authorized client keys
+	conns      map[net.Conn]struct{}
+	closed     bool
+}
+
+type config struct {
+	user, pass string // HTTP basic auth, when user != ""
+	fault      func(*http.Request) Fault
+	log        io.Writer
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+// WithBasicAuth makes the HTTP server require these credentials (default: no
+// auth). Missing or wrong credentials get 401 with `WWW-Authenticate: Basic`.
+func WithBasicAuth(username, password string) Option {
+	return func(c *config) { c.user, c.pass = username, password }
+}
+
+// WithHTTPFault lets f break smart-HTTP requests (default: none). f is
+// consulted only for git service requests, the ref advertisement
+// (GET .../info/refs?service=git-upload-pack|git-receive-pack) and the pack
+// exchange (POST .../git-upload-pack|git-receive-pack), after basic auth; use
+// Service(r) and r.Method to tell them apart. It may be called concurrently.
+func WithHTTPFault(f func(r *http.Request) Fault) Option {
+	return func(c *config) { c.fault = f }
+}
+
+// WithLog sends the servers' diagnostics (http-backend stderr, refused SSH
+// requests) to w (default: discarded).
+func WithLog(w io.Writer) Option {
+	return func(c *config) { c.log = w }
+}
+
+// New starts an HTTP and an SSH git server on 127.0.0.1, each on a free port,
+// serving the repositories made with CreateRepo. They stop when the test ends.
+func New(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatalf("gittest: git not found in PATH (install it, e.g. `apt-get install git`): %v", err)
+	}
+	s := &Server{
+		git:        gitPath,
+		authorized: map[string]bool{},
+		conns:      map[net.Conn]struct{}{},
+	}
+	for _, o := range opts {
+		o(&s.cfg)
+	}
+	s.log = s.cfg.log
+	if s.log == nil {
+		s.log = io.Discard
+	}
+	dir := t.TempDir()
+	s.root = filepath.Join(dir, "repos")
+	s.home = filepath.Join(dir, "home")
+	for _, d := range []string{s.root, s.home} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatalf("gittest: %v", err)
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	t.Cleanup(s.close)
+
+	if err := s.startHTTP(); err != nil {
+		t.Fatalf("gittest: start http server: %v", err)
+	}
+	if err := s.startSSH(); err != nil {
+		t.Fatalf("gittest: start ssh server: %v", err)
+	}
+	return s
+}
+
+// close stops both servers, kills running git processes and waits for every
+// goroutine the Server started.
+func (s *Server) close() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	if s.sshLn != nil {
+		s.sshLn.Close()
+	}
+	if s.http != nil {
+		s.http.CloseClientConnections()
+		s.http.Close()
+	}
+	s.wg.Wait()
+}
+
+// Root is the directory holding the bare repositories (GIT_PROJECT_ROOT).
+func (s *Server) Root() string { return s.root }
+
+// RepoPath is the directory of the bare repository name on disk.
+func (s *Server) RepoPath(name string) string {
+	return filepath.Join(s.root, filepath.FromSlash(repoName(name)))
+}
+
+// HTTPURL is the smart-HTTP clone URL of repository name,
+// http://127.0.0.1:PORT/name.git.
+func (s *Server) HTTPURL(name string) string {
+	return s.http.URL + "/" + repoName(name)
+}
+
+// HTTPAddr is the HTTP server's host:port.
+func (s *Server) HTTPAddr() string { return s.http.Listener.Addr().String() }
+
+// SSHURL is the SSH clone URL of repository name,
+// ssh://git@127.0.0.1:PORT/name.git.
+func (s *Server) SSHURL(name string) string {
+	return "ssh://git@" + s.SSHAddr() + "/" + repoName(name)
+}
+
+// SSHAddr is the SSH server's host:port.
+func (s *Server) SSHAddr() string { return s.sshLn.Addr().String() }
+
+// repoName normalises a repository name: no leading slash, ".git" suffix.
+func repoName(name string) string {
+	name = strings.TrimPrefix(path.Clean("/"+name), "/")
+	if !strings.HasSuffix(name, ".git") {
+		name += ".git"
+	}
+	return name
+}
+
+func (s *Server) logf(format string, args ...any) {
+	fmt.Fprintf(s.log, "gittest: "+format+"\n", args...)
+}
+
+// track registers a connection so close can break it; it reports false when
+// the server is already closing.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// gitEnv is the environment of every git process the Server runs: the
+// caller's environment without GIT_* variables, plus isolation and identity.
+func (s *Server) gitEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GIT_") || strings.HasPrefix(kv, "HOME=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"HOME="+s.home,
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME="+AuthorName,
+		"GIT_AUTHOR_EMAIL="+AuthorEmail,
+		"GIT_COMMITTER_NAME="+AuthorName,
+		"GIT_COMMITTER_EMAIL="+AuthorEmail,
+	)
+	return append(env, extra...)
+}

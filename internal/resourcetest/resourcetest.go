@@ -1,0 +1,173 @@
+// Package resourcetest drives the built binaries exactly as Concourse does:
+// a JSON request on stdin, the build dir as the only argument, and the
+// BUILD_* environment. The binary is built once per test process.
+package resourcetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Main builds the binaries, runs the tests and removes the binaries. Call it
+// from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// Binaries returns a dir holding check, in and out: one binary, hard-linked
+// under three names, as in the image.
+func Binaries(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "gitops-resource-bin-")
+		if buildErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "check"), "./check")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./check: %v\n%s", err, out)
+			return
+		}
+		for _, name := range []string{"in", "out"} {
+			if buildErr = os.Link(filepath.Join(binDir, "check"), filepath.Join(binDir, name)); buildErr != nil {
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build the resource binaries: %v", buildErr)
+	}
+	return binDir
+}
+
+// Result is one run of a binary.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Env is the Concourse build environment of a step.
+func Env(job, build string) map[string]string {
+	return map[string]string{
+		"BUILD_ID":            "42",
+		"BUILD_NAME":          build,
+		"BUILD_JOB_NAME":      job,
+		"BUILD_PIPELINE_NAME": "app",
+		"BUILD_TEAM_NAME":     "main",
+		"ATC_EXTERNAL_URL":    "https://ci.example.com",
+	}
+}
+
+// Run runs verb (check, in, out) with request on stdin and dir as its
+// argument (ignored for check). HOME is a fresh empty dir, so a test can
+// assert nothing was written there.
+func Run(t testing.TB, verb, dir string, request any, env map[string]string) Result {
+	t.Helper()
+	return RunContext(context.Background(), t, verb, dir, request, env)
+}
+
+// RunContext is Run with a context that can stop the process.
+func RunContext(ctx context.Context, t testing.TB, verb, dir string, request any, env map[string]string) Result {
+	t.Helper()
+	bin := filepath.Join(Binaries(t), verb)
+	data, err := json.Marshal(request)
+	if err != nil {
+		t.Fatalf("encode request: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	var args []string
+	if verb != "check" {
+		args = []string{dir}
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = bytes.NewReader(data)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	home := t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	err = cmd.Run()
+	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if exit, ok := err.(*exec.ExitError); ok {
+		res.Code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %s: %v", verb, err)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) > 0 {
+		t.Errorf("%s wrote to $HOME: %v", verb, entries)
+	}
+	return res
+}
+
+// OK fails the test unless the run succeeded, and decodes stdout into v.
+func (r Result) OK(t testing.TB, v any) {
+	t.Helper()
+	if r.Code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if v != nil {
+		if err := json.Unmarshal([]byte(r.Stdout), v); err != nil {
+			t.Fatalf("stdout is not the JSON response: %v\nstdout: %s\nstderr: %s", err, r.Stdout, r.Stderr)
+		}
+	}
+}
+
+// Fails fails the test unless the run failed with a message containing
+// each of want, and with nothing on stdout.
+func (r Result) Fails(t testing.TB, want ...string) {
+	t.Helper()
+	if r.Code == 0 {
+		t.Fatalf("expected failure, got success\nstdout: %s\nstderr: %s", r.Stdout, r.Stderr)
+	}
+	if strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("a failed step printed on stdout: %s", r.Stdout)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.Stderr, w) {
+			t.Errorf("stderr does not mention %q:\n%s", w, r.Stderr)
+		}
+	}
+}
+
+// NoSecrets fails the test if any secret appears in the run's output.
+func (r Result) NoSecrets(t testing.TB, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+			line = strings.TrimSpace(line)
+			if len(line) < 6 || strings.HasPrefix(line, "-----") {
+				continue
+			}
+			if strings.Contains(r.Stdout, line) || strings.Contains(r.Stderr, line) {
+				t.Errorf("secret %q leaked:\nstdout: %s\nstderr: %s", line[:6]+"…", r.Stdout, r.Stderr)
+			}
+		}
+	}
+}

@@ -1,0 +1,11 @@
+// Command out is the Concourse out script of every kind. In the image one
+// binary answers to check, in and out (hard links): see pkg/app.
+package main
+
+import (
+	"os"
+
+	"github.com/gitops-resource/gitops-resource/pkg/app"
+)
+
+func main() { os.Exit(app.Main(app.Out)) }

@@ -1,0 +1,278 @@
+package gitrepo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// Snapshot is a branch tip fetched into memory. Edits are staged with
+// WriteFile and become one commit with Commit; tags with Tag. Nothing touches
+// a work tree on disk.
+type Snapshot struct {
+	repo   *git.Repository
+	branch string
+	// Head is the fetched tip, nil when the branch does not exist yet.
+	Head *object.Commit
+
+	staged  map[string][]byte
+	commit  *object.Commit
+	newTags map[string]plumbing.Hash
+}
+
+func newSnapshot(repo *git.Repository, branch string, head *object.Commit) *Snapshot {
+	return &Snapshot{repo: repo, branch: branch, Head: head, staged: map[string][]byte{}, newTags: map[string]plumbing.Hash{}}
+}
+
+// Branch is the branch the snapshot was taken of.
+func (s *Snapshot) Branch() string { return s.branch }
+
+// HeadHash is the fetched tip, or the zero hash for a new branch.
+func (s *Snapshot) HeadHash() plumbing.Hash {
+	if s.Head == nil {
+		return plumbing.ZeroHash
+	}
+	return s.Head.Hash
+}
+
+// ReadFile returns the content of name at the tip (with staged edits), and
+// whether it exists.
+func (s *Snapshot) ReadFile(name string) ([]byte, bool, error) {
+	name = path.Clean(strings.TrimPrefix(name, "/"))
+	if data, ok := s.staged[name]; ok {
+		return data, true, nil
+	}
+	if s.Head == nil {
+		return nil, false, nil
+	}
+	f, err := s.Head.File(name)
+	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s at %s: %w", name, short(s.Head.Hash), err)
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s at %s: %w", name, short(s.Head.Hash), err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s at %s: %w", name, short(s.Head.Hash), err)
+	}
+	return data, true, nil
+}
+
+// WriteFile stages new content for name; Commit records it.
+func (s *Snapshot) WriteFile(name string, data []byte) {
+	s.staged[path.Clean(strings.TrimPrefix(name, "/"))] = data
+}
+
+// Files calls fn for every regular file at the tip, in path order.
+func (s *Snapshot) Files(fn func(name string, f *object.File) error) error {
+	if s.Head == nil {
+		return nil
+	}
+	tree, err := s.Head.Tree()
+	if err != nil {
+		return err
+	}
+	return tree.Files().ForEach(func(f *object.File) error {
+		if !f.Mode.IsFile() {
+			return nil
+		}
+		return fn(f.Name, f)
+	})
+}
+
+// Signature is a commit's author and committer.
+type Signature struct{ Name, Email string }
+
+// Commit records the staged files as one commit on top of Head. It returns
+// false (and makes no commit) when the staged content equals the tip.
+func (s *Snapshot) Commit(message string, who Signature) (bool, error) {
+	var base plumbing.Hash
+	if s.Head != nil {
+		base = s.Head.TreeHash
+	}
+	tree, err := s.writeTree(base, "", s.staged)
+	if err != nil {
+		return false, fmt.Errorf("build tree: %w", err)
+	}
+	if tree == base && s.Head != nil {
+		return false, nil
+	}
+	now := time.Now()
+	sig := object.Signature{Name: who.Name, Email: who.Email, When: now}
+	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree}
+	if s.Head != nil {
+		c.ParentHashes = []plumbing.Hash{s.Head.Hash}
+	}
+	h, err := s.store(c)
+	if err != nil {
+		return false, fmt.Errorf("write commit: %w", err)
+	}
+	if s.commit, err = s.repo.CommitObject(h); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// NewCommit is the commit made by Commit, or nil.
+func (s *Snapshot) NewCommit() *object.Commit { return s.commit }
+
+// Tag creates an annotated tag object named name pointing at target.
+func (s *Snapshot) Tag(name string, target plumbing.Hash, message string, who Signature) error {
+	sig := object.Signature{Name: who.Name, Email: who.Email, When: time.Now()}
+	t := &object.Tag{Name: name, Tagger: sig, Message: message, TargetType: plumbing.CommitObject, Target: target}
+	h, err := s.store(t)
+	if err != nil {
+		return fmt.Errorf("write tag %s: %w", name, err)
+	}
+	s.newTags[name] = h
+	return nil
+}
+
+type encoder interface {
+	Encode(plumbing.EncodedObject) error
+}
+
+func (s *Snapshot) store(o encoder) (plumbing.Hash, error) {
+	obj := s.repo.Storer.NewEncodedObject()
+	if err := o.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.repo.Storer.SetEncodedObject(obj)
+}
+
+// writeTree returns the hash of the tree at dir after applying the changes
+// under it, writing only the trees that change.
+func (s *Snapshot) writeTree(base plumbing.Hash, dir string, changes map[string][]byte) (plumbing.Hash, error) {
+	entries := map[string]object.TreeEntry{}
+	if !base.IsZero() {
+		t, err := object.GetTree(s.repo.Storer, base)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		for _, e := range t.Entries {
+			entries[e.Name] = e
+		}
+	}
+	sub := map[string]map[string][]byte{}
+	for name, data := range changes {
+		first, rest, nested := strings.Cut(name, "/")
+		if !nested {
+			blob := s.repo.Storer.NewEncodedObject()
+			blob.SetType(plumbing.BlobObject)
+			w, _ := blob.Writer()
+			if _, err := w.Write(data); err != nil {
+				return plumbing.ZeroHash, err
+			}
+			w.Close()
+			h, err := s.repo.Storer.SetEncodedObject(blob)
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			mode := filemode.Regular
+			if old, ok := entries[first]; ok && old.Mode == filemode.Executable {
+				mode = old.Mode
+			}
+			entries[first] = object.TreeEntry{Name: first, Mode: mode, Hash: h}
+			continue
+		}
+		if sub[first] == nil {
+			sub[first] = map[string][]byte{}
+		}
+		sub[first][rest] = data
+	}
+	for name, ch := range sub {
+		var childBase plumbing.Hash
+		if old, ok := entries[name]; ok && old.Mode == filemode.Dir {
+			childBase = old.Hash
+		}
+		h, err := s.writeTree(childBase, path.Join(dir, name), ch)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
+	}
+	tree := &object.Tree{}
+	for _, e := range entries {
+		tree.Entries = append(tree.Entries, e)
+	}
+	sort.Slice(tree.Entries, func(i, j int) bool { return treeSortKey(tree.Entries[i]) < treeSortKey(tree.Entries[j]) })
+	return s.store(tree)
+}
+
+// treeSortKey orders entries as git does: directories sort as if their
+// name ended in "/".
+func treeSortKey(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+// Checkout writes the files at the tip whose paths keep accepts (nil: all)
+// under dir, refusing paths that would leave it.
+func (s *Snapshot) Checkout(dir string, keep func(name string) bool) error {
+	return s.Files(func(name string, f *object.File) error {
+		if keep != nil && !keep(name) {
+			return nil
+		}
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		if rel, err := filepath.Rel(dir, target); err != nil || strings.HasPrefix(rel, "..") {
+			return fmt.Errorf("refusing to write %q outside %s", name, dir)
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, r); err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if f.Mode == filemode.Executable {
+			mode = 0o755
+		}
+		return os.WriteFile(target, buf.Bytes(), mode)
+	})
+}
+
+// Log walks the history from Head, newest first, until fn returns
+// ErrStop or history (as fetched) ends.
+func (s *Snapshot) Log(fn func(c *object.Commit) error) error {
+	if s.Head == nil {
+		return nil
+	}
+	iter := object.NewCommitPreorderIter(s.Head, nil, nil)
+	err := iter.ForEach(fn)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil // the shallow boundary
+	}
+	return err
+}
+
+// ErrStop ends a Log walk early without an error.
+var ErrStop = storer.ErrStop
+
+func short(h plumbing.Hash) string { return h.String()[:8] }

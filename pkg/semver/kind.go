@@ -1,0 +1,217 @@
+package semver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+)
+
+// Kind is the semver kind's verbs.
+func Kind() resource.Kind {
+	return resource.Kind{
+		Check: func(ctx context.Context, in resource.Input) (any, error) { return Check(ctx, in) },
+		In:    In,
+		Out:   Out,
+	}
+}
+
+// open decodes the source and connects, with the source's timeout.
+func open(ctx context.Context, in resource.Input) (*Source, *gitrepo.Client, context.Context, context.CancelFunc, error) {
+	src, err := parseSource(in)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	client, err := src.Client(in.Log)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, src.TimeoutOr())
+	return src, client, ctx, func() { cancel(); client.Close() }, nil
+}
+
+// Check lists the current version (driver git) or every version tag from
+// the requested one on (driver tags), oldest first. With no version yet it
+// reports initial_version.
+func Check(ctx context.Context, in resource.Input) ([]Version, error) {
+	src, client, ctx, done, err := open(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var cursor *semver.Version
+	if v, err := requestedVersion(in, false); err != nil {
+		return nil, err
+	} else if v != "" {
+		if cursor, err = parseNumber(v); err != nil {
+			return nil, resource.ConfigErrorf("version.number: %v", err)
+		}
+	}
+	all, err := src.store(client, in, "").versions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		in.Logf("no version on %s yet: reporting initial_version %s", client.URL(), src.initial)
+		return []Version{{src.initial.String()}}, nil
+	}
+	in.Logf("latest version on %s (branch %s): %s", client.URL(), src.Branch, all[len(all)-1])
+	if cursor == nil {
+		return []Version{{all[len(all)-1].String()}}, nil
+	}
+	out := []Version{}
+	for _, v := range all {
+		if !v.LessThan(cursor) {
+			out = append(out, Version{v.String()})
+		}
+	}
+	return out, nil
+}
+
+func requestedVersion(in resource.Input, required bool) (string, error) {
+	var v Version
+	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+		return "", err
+	}
+	if required && v.Number == "" {
+		return "", resource.ConfigErrorf("version.number is required: in runs on a version that check emitted")
+	}
+	return v.Number, nil
+}
+
+// In writes the requested number to the files "number" and "version". With
+// bump params it writes the bumped number instead (the version stays the
+// requested one), as semver-resource does.
+func In(ctx context.Context, in resource.Input) (resource.Response, error) {
+	if _, err := parseSource(in); err != nil {
+		return resource.Response{}, err
+	}
+	params, err := parseParams(in)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	number, err := requestedVersion(in, true)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	v, err := parseNumber(number)
+	if err != nil {
+		return resource.Response{}, resource.ConfigErrorf("version.number: %v", err)
+	}
+	if params.Bump == "auto" || params.File != "" || params.GetLatest || params.RefFile != "" {
+		return resource.Response{}, resource.ConfigErrorf("get params may only be bump (major, minor, patch, final), pre and build")
+	}
+	written := params.bump("").Apply(v)
+	for _, name := range []string{"number", "version"} {
+		if err := os.WriteFile(filepath.Join(in.Dir, name), []byte(written.String()), 0o644); err != nil {
+			return resource.Response{}, fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	meta := resource.Metadata{}
+	meta.Add("number", v.String())
+	return resource.Response{Version: Version{v.String()}, Metadata: meta}, nil
+}
+
+// Out bumps the version (re-applying the bump on the newest state after a
+// lost race), sets it from a file, or with get_latest reports it unchanged.
+func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
+	src, err := parseSource(in)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	params, err := parseParams(in)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	if !params.changes() && params.File == "" && !params.GetLatest {
+		return resource.Response{}, resource.ConfigErrorf("params: nothing to do: set bump, pre or build to bump, file to set a version, or get_latest")
+	}
+	if params.RefFile != "" && src.Driver != driverTags {
+		return resource.Response{}, resource.ConfigErrorf("params.ref_file only applies to driver tags")
+	}
+	var fixed *semver.Version
+	if params.File != "" {
+		text, err := in.ReadParamFile("params.file", params.File)
+		if err != nil {
+			return resource.Response{}, err
+		}
+		if fixed, err = parseNumber(text); err != nil {
+			return resource.Response{}, resource.ConfigErrorf("params.file %s: %v", params.File, err)
+		}
+	}
+	var refCommit string
+	if params.RefFile != "" {
+		if refCommit, err = in.ReadParamFile("params.ref_file", params.RefFile); err != nil {
+			return resource.Response{}, err
+		}
+	}
+	_, client, ctx, done, err := open(ctx, in)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	defer done()
+	st := src.store(client, in, refCommit)
+	if params.GetLatest {
+		return latest(ctx, src, st)
+	}
+	res, err := st.write(ctx, func(current *semver.Version, messages []string) *semver.Version {
+		if fixed != nil {
+			return fixed
+		}
+		if current == nil {
+			current = src.initial
+		}
+		level := ""
+		if params.Bump == "auto" {
+			level = conventionalLevel(messages)
+			in.Logf("bump auto: %d commit(s) since the last version → %s", len(messages), level)
+		}
+		return params.bump(level).Apply(current)
+	}, params.Bump == "auto")
+	if err != nil {
+		return resource.Response{}, err
+	}
+	prev := "none"
+	if res.previous != nil {
+		prev = res.previous.String()
+	}
+	if res.pushed {
+		in.Logf("%s → %s, pushed %s to %s", prev, res.number, short(res.commit), client.URL())
+	} else {
+		in.Logf("%s is already the version on %s: nothing pushed", res.number, client.URL())
+	}
+	meta := resource.Metadata{}
+	meta.Add("number", res.number.String())
+	if res.previous != nil {
+		meta.Add("previous_number", res.previous.String())
+	}
+	meta.Add("commit", res.commit)
+	meta.AddBuild(in.Env)
+	return resource.Response{Version: Version{res.number.String()}, Metadata: meta}, nil
+}
+
+func latest(ctx context.Context, src *Source, st store) (resource.Response, error) {
+	all, err := st.versions(ctx)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	v := src.initial
+	if len(all) > 0 {
+		v = all[len(all)-1]
+	}
+	meta := resource.Metadata{}
+	meta.Add("number", v.String())
+	return resource.Response{Version: Version{v.String()}, Metadata: meta}, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

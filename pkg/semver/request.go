@@ -1,0 +1,180 @@
+// Package semver is the kind "semver": a version number kept in git, in a
+// file on a branch (driver git, as semver-resource's git driver) or as the
+// repository's tags (driver tags), bumped safely by concurrent jobs.
+package semver
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+)
+
+// Source configures the kind.
+type Source struct {
+	Kind string `json:"kind"`
+	gitrepo.Source
+	Driver         string          `json:"driver"`
+	File           string          `json:"file"`
+	InitialVersion resource.String `json:"initial_version"`
+	CommitMessage  string          `json:"commit_message"`
+	Depth          int             `json:"depth"`
+	TagPrefix      *string         `json:"tag_prefix"`
+
+	initial *semver.Version
+}
+
+// Version is what the kind emits.
+type Version struct {
+	Number string `json:"number"`
+}
+
+// Params are the params of in and out.
+type Params struct {
+	Bump                string `json:"bump"`
+	Pre                 string `json:"pre"`
+	PreWithoutVersion   bool   `json:"pre_without_version"`
+	Build               string `json:"build"`
+	BuildWithoutVersion bool   `json:"build_without_version"`
+	File                string `json:"file"`
+	GetLatest           bool   `json:"get_latest"`
+	RefFile             string `json:"ref_file"`
+}
+
+const (
+	driverGit  = "git"
+	driverTags = "tags"
+)
+
+// parseSource decodes, defaults and validates the source, and registers its
+// secrets.
+func parseSource(in resource.Input) (*Source, error) {
+	var s Source
+	if err := resource.DecodeStrict(in.Request.Source, &s, "source"); err != nil {
+		return nil, err
+	}
+	s.Secrets(in.Secrets)
+	if s.Driver == "" {
+		s.Driver = driverGit
+	}
+	if s.TagPrefix == nil {
+		p := "v"
+		s.TagPrefix = &p
+	}
+	if s.InitialVersion == "" {
+		s.InitialVersion = "0.0.0"
+	}
+	if s.CommitMessage == "" {
+		s.CommitMessage = "bump to %version%"
+	}
+	return &s, s.validate()
+}
+
+func (s *Source) validate() error {
+	errs := []error{s.Source.Validate("semver")}
+	switch s.Driver {
+	case driverGit:
+		if s.File == "" {
+			errs = append(errs, resource.ConfigErrorf("source.file is required for kind semver with driver git"))
+		}
+	case driverTags:
+		if s.File != "" {
+			errs = append(errs, resource.ConfigErrorf("source.file is not used with driver tags: versions are the tags %s<number>", *s.TagPrefix))
+		}
+	default:
+		errs = append(errs, resource.ConfigErrorf("source.driver %q is not supported: use git (a file on a branch) or tags", s.Driver))
+	}
+	v, err := parseNumber(string(s.InitialVersion))
+	if err != nil {
+		errs = append(errs, resource.ConfigErrorf("source.initial_version: %v", err))
+	}
+	s.initial = v
+	if s.Depth < 0 {
+		errs = append(errs, resource.ConfigErrorf("source.depth must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func parseNumber(s string) (*semver.Version, error) {
+	v, err := semver.StrictNewVersion(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a semantic version such as 1.2.3 or 1.2.3-rc.1", s)
+	}
+	return v, nil
+}
+
+// label is a valid pre-release or build identifier.
+var label = regexp.MustCompile(`^[0-9A-Za-z-]+$`)
+
+func parseParams(in resource.Input) (*Params, error) {
+	var p Params
+	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
+		return nil, err
+	}
+	return &p, p.validate()
+}
+
+func (p Params) validate() error {
+	var errs []error
+	if _, ok := LevelBump(p.Bump); p.Bump != "" && p.Bump != "auto" && !ok {
+		errs = append(errs, resource.ConfigErrorf("params.bump %q is not a bump: use major, minor, patch, final or auto", p.Bump))
+	}
+	if p.Pre != "" && !label.MatchString(p.Pre) {
+		errs = append(errs, resource.ConfigErrorf("params.pre %q must be letters, digits and hyphens (e.g. rc)", p.Pre))
+	}
+	if p.Build != "" && !label.MatchString(p.Build) {
+		errs = append(errs, resource.ConfigErrorf("params.build %q must be letters, digits and hyphens", p.Build))
+	}
+	if p.PreWithoutVersion && p.Pre == "" {
+		errs = append(errs, resource.ConfigErrorf("params.pre_without_version needs params.pre"))
+	}
+	if p.BuildWithoutVersion && p.Build == "" {
+		errs = append(errs, resource.ConfigErrorf("params.build_without_version needs params.build"))
+	}
+	if p.File != "" && (p.Bump != "" || p.Pre != "" || p.Build != "") {
+		errs = append(errs, resource.ConfigErrorf("params.file sets the version as it is: it cannot be combined with bump, pre or build"))
+	}
+	if p.GetLatest && (p.File != "" || p.Bump != "" || p.Pre != "" || p.Build != "") {
+		errs = append(errs, resource.ConfigErrorf("params.get_latest returns the current version: it cannot be combined with file, bump, pre or build"))
+	}
+	return errors.Join(errs...)
+}
+
+// bump composes the params into one Bump; auto is resolved to level first.
+func (p Params) bump(autoLevel string) Bump {
+	var bs Bumps
+	level := p.Bump
+	if level == "auto" {
+		level = autoLevel
+	}
+	if b, ok := LevelBump(level); ok {
+		bs = append(bs, b)
+	}
+	if p.Pre != "" {
+		bs = append(bs, PreBump{p.Pre, p.PreWithoutVersion})
+	}
+	if p.Build != "" {
+		bs = append(bs, BuildBump{p.Build, p.BuildWithoutVersion})
+	}
+	return bs
+}
+
+func (p Params) changes() bool { return p.Bump != "" || p.Pre != "" || p.Build != "" }
+
+func (p Params) describe() string {
+	var parts []string
+	for k, v := range map[string]string{"bump": p.Bump, "pre": p.Pre, "build": p.Build} {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}
