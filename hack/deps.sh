@@ -6,6 +6,7 @@ need=()
 command -v git >/dev/null || need+=(git)
 [ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ] || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
+command -v file >/dev/null || need+=(file)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
