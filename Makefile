@@ -37,3 +37,7 @@ cluster: tools
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## bench: the binaries next to the git CLI doing the same work, same inputs, same run.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 10x -count 5 ./bench/
