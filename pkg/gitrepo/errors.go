@@ -34,6 +34,8 @@ func (c *Client) describe(op string, err error) error {
 		return Permanent(fmt.Errorf("%s: repository not found: check source.uri (some servers also answer this to missing credentials)", where))
 	case errors.Is(err, ErrHostKeyMismatch):
 		return Permanent(fmt.Errorf("%s: %w: check source.known_hosts", where, err))
+	case strings.Contains(msg, "declined"), strings.Contains(msg, "protected branch"):
+		return Permanent(fmt.Errorf("%s: the server refused the push: %w: check branch protection and hooks on %s", where, err, c.ep.host()))
 	case strings.Contains(msg, "unable to authenticate"):
 		return Permanent(fmt.Errorf("%s: ssh authentication failed as %q: check that source.private_key is authorized on %s", where, c.sshUser(), c.ep.host()))
 	case errors.As(err, &unknownAuthority), errors.As(err, &hostErr), strings.Contains(msg, "x509:"):
