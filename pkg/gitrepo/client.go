@@ -97,8 +97,11 @@ func (c *Client) Tip(ctx context.Context, branch string) (plumbing.Hash, error) 
 // all history) into memory. A branch that does not exist yet gives an empty
 // snapshot whose Head is nil, so the first commit can create it.
 //
-// go-git cannot deepen or update a shallow clone reliably, so every call
-// fetches afresh into new storage; callers that retry take a new snapshot.
+// Two go-git gaps are avoided by construction: it cannot deepen or update a
+// shallow clone reliably, and it does not implement the multi_ack
+// negotiation some servers need when the client already has objects. Every
+// call therefore fetches afresh into new, empty storage (no "have" lines to
+// negotiate), and callers that retry take a new snapshot.
 func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snapshot, error) {
 	var snap *Snapshot
 	err := c.retry.Do(ctx, c.log, "fetch "+branch+" from "+c.URL(), func() error {

@@ -121,7 +121,7 @@ func TestSSHWithoutKnownHostsWarnsWithFingerprint(t *testing.T) {
 
 func TestConcurrentBumpsAllLand(t *testing.T) {
 	t.Parallel()
-	const writers = 6
+	const writers = 8
 	for _, driver := range []string{"git", "tags"} {
 		t.Run(driver, func(t *testing.T) {
 			t.Parallel()
@@ -258,6 +258,13 @@ func TestFailuresNameTheProblemAndChangeNothing(t *testing.T) {
 			params:  map[string]any{"bump": "patch"},
 			want:    []string{"private_key_passphrase"},
 			secrets: []string{"wrong-one-456", string(other.ClientKeyWithPassphrase("right-one"))},
+		},
+		{
+			name:    "unauthorized ssh key",
+			src:     source(map[string]any{"uri": other.SSHURL("app"), "private_key": string(gittest.NewKey(t)), "known_hosts": other.KnownHosts()}),
+			params:  map[string]any{"bump": "patch"},
+			want:    []string{"ssh authentication failed", "private_key"},
+			secrets: nil,
 		},
 		{
 			name:   "unknown param",
