@@ -2,6 +2,7 @@ package gittest
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
@@ -441,4 +443,63 @@ func TestSeedHistory(t *testing.T) {
 	require.Equal(t, "0.0.0", got, "history continues from the existing tip")
 	require.Equal(t, first, s.Git(t, "big", "rev-list", "--max-parents=0", "main"))
 	require.Equal(t, "commit 9999", s.Git(t, "big", "log", "-1", "--format=%s", "main"))
+}
+
+func TestHTTPLargePush(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	s.CreateRepo(t, "app")
+	s.Commit(t, "app", "main", map[string]string{"a": "a"}, "a")
+	c := newClient(t)
+	c.mustGit("", "clone", "--quiet", s.HTTPURL("app"), "work")
+	// Over http.postBuffer (1 MiB), git sends the pack chunked, without
+	// Content-Length.
+	big := make([]byte, 3<<20)
+	_, err := rand.Read(big)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(c.dir, "work", "big.bin"), big, 0o644))
+	c.mustGit("work", "add", "big.bin")
+	c.mustGit("work", "commit", "--quiet", "-m", "big")
+	c.mustGit("work", "push", "--quiet", "origin", "main")
+	require.Equal(t, c.mustGit("work", "rev-parse", "HEAD"), s.Tip(t, "app", "main"))
+	got, ok := s.ReadFile(t, "app", "main", "big.bin")
+	require.True(t, ok)
+	require.Equal(t, string(big), got)
+}
+
+func TestHTTPFaultDelay(t *testing.T) {
+	t.Parallel()
+	s := New(t, WithHTTPFault(func(r *http.Request) Fault { return Fault{Delay: time.Hour} }))
+	s.CreateRepo(t, "app")
+	hc := &http.Client{Timeout: 200 * time.Millisecond}
+	_, err := hc.Get(s.HTTPURL("app") + "/info/refs?service=git-upload-pack")
+	require.Error(t, err, "the request is held past the client's timeout")
+
+	// A request still held when the test ends must not hold up Cleanup.
+	go func() {
+		resp, err := http.Get(s.HTTPURL("app") + "/info/refs?service=git-upload-pack")
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+}
+
+func TestSSHBlockingHookStopsWithServer(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	s.CreateRepo(t, "app")
+	s.Commit(t, "app", "main", map[string]string{"a": "a"}, "a")
+	s.InstallHook(t, "app", "pre-receive", "exec sleep 3600\n")
+	c := newClient(t).withSSH(s.ClientKey(), s.KnownHosts())
+	c.mustGit("", "clone", "--quiet", s.SSHURL("app"), "work")
+	c.mustGit("work", "commit", "--quiet", "--allow-empty", "-m", "x")
+
+	cmd := exec.Command("git", "push", "origin", "main")
+	cmd.Dir = filepath.Join(c.dir, "work")
+	cmd.Env = c.env
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		// Runs after the Server stopped: the push fails rather than hangs.
+		require.Error(t, cmd.Wait())
+	})
 }

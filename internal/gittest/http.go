@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Fault tells the HTTP server how to break one request. The zero Fault serves
@@ -23,6 +24,10 @@ type Fault struct {
 	// TruncateAfter, when positive, serves the request but closes the
 	// connection after this many bytes of response body, mid-response.
 	TruncateAfter int
+	// Delay holds the request this long before the rest of the fault (or
+	// the normal answer) happens; it ends early when the client goes away or
+	// the Server stops. Use it to test timeouts.
+	Delay time.Duration
 }
 
 // FailFirst returns a fault function for WithHTTPFault that applies f to the
@@ -88,6 +93,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.fault != nil && Service(r) != "" {
 		f := s.cfg.fault(r)
+		if f.Delay > 0 {
+			timer := time.NewTimer(f.Delay)
+			select {
+			case <-timer.C:
+			case <-r.Context().Done():
+				timer.Stop()
+				return
+			case <-s.ctx.Done():
+				timer.Stop()
+				hangup(w)
+				return
+			}
+		}
 		switch {
 		case f.Hangup:
 			hangup(w)

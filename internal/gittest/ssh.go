@@ -165,6 +165,7 @@ func (s *Server) runGitCommand(ch ssh.Channel, command string, env []string) int
 	cmd.Env = s.gitEnv(env...)
 	cmd.Stdout = ch
 	cmd.Stderr = ch.Stderr()
+	killGroup(cmd) // stopping the Server also stops hooks git started
 	cmd.WaitDelay = 5 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -47,6 +47,15 @@ func trailers(env resource.Env) []resource.Trailer {
 	return append([]resource.Trailer{{Key: resource.TrailerKey, Value: "semver"}}, env.Trailers()...)
 }
 
+// depthFor is the fetch depth: the tip alone, or all history when the bump
+// reads the commits since the last version.
+func depthFor(history bool) int {
+	if history {
+		return 0
+	}
+	return 1
+}
+
 type fileStore struct {
 	src    *Source
 	client *gitrepo.Client
@@ -79,11 +88,7 @@ func (f *fileStore) read(snap *gitrepo.Snapshot) (*semver.Version, bool, error) 
 
 func (f *fileStore) write(ctx context.Context, next nextFunc, history bool) (outcome, error) {
 	var out outcome
-	depth := 1
-	if history {
-		depth = 0
-	}
-	res, err := f.client.Update(ctx, f.src.Branch, depth, func(snap *gitrepo.Snapshot) error {
+	res, err := f.client.Update(ctx, f.src.Branch, depthFor(history), func(snap *gitrepo.Snapshot) error {
 		current, found, err := f.read(snap)
 		if err != nil {
 			return err
@@ -211,11 +216,7 @@ func (t *tagStore) versions(ctx context.Context) ([]*semver.Version, error) {
 
 func (t *tagStore) write(ctx context.Context, next nextFunc, history bool) (outcome, error) {
 	var out outcome
-	depth := 1
-	if history {
-		depth = 0
-	}
-	res, err := t.client.Update(ctx, t.src.Branch, depth, func(snap *gitrepo.Snapshot) error {
+	res, err := t.client.Update(ctx, t.src.Branch, depthFor(history), func(snap *gitrepo.Snapshot) error {
 		tags, err := t.tags(ctx)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func BenchmarkStart(b *testing.B) {
 	for _, mode := range []kubetest.Mode{kubetest.APIOnly, kubetest.Full} {
 		b.Run(mode.String(), func(b *testing.B) {
 			for b.Loop() {
-				env, err := kubetest.Start(b.Context(), mode, kubetest.NoReuse())
+				env, err := kubetest.Start(b.Context(), mode, kubetest.NoReuse(), kubetest.WithLog(os.Stderr))
 				if errors.Is(err, kubetest.ErrNoBinaries) {
 					b.Skip(err)
 				}
