@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ func BenchmarkStart(b *testing.B) {
 	for _, mode := range []kubetest.Mode{kubetest.APIOnly, kubetest.Full} {
 		b.Run(mode.String(), func(b *testing.B) {
 			for b.Loop() {
-				env, err := kubetest.Start(b.Context(), mode, kubetest.NoReuse(), kubetest.WithLog(os.Stderr))
+				env, err := kubetest.Start(b.Context(), mode, kubetest.NoReuse())
 				if errors.Is(err, kubetest.ErrNoBinaries) {
 					b.Skip(err)
 				}

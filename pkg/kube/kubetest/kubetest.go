@@ -160,11 +160,17 @@ func Start(ctx context.Context, opts ...Option) (*Env, error) {
 		}
 		return env, nil
 	}
-	env, err := start(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("start %v control plane: %w", o.mode, err)
+	for attempt := 1; ; attempt++ {
+		env, err := start(ctx, o)
+		if errors.Is(err, errAddrInUse) && attempt < 3 {
+			fmt.Fprintf(o.log, "kubetest: %v; starting again on other ports\n", err)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("start %v control plane: %w", o.mode, err)
+		}
+		return env, nil
 	}
-	return env, nil
 }
 
 // Mode is the mode the control plane runs in.

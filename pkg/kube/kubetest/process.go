@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// errAddrInUse marks a component that lost its port to another process
+// between freePorts and its bind; Start then tries again on new ports.
+var errAddrInUse = errors.New("port taken")
+
 // process is one control-plane binary started by this package, in its own
 // process group, its output in a log file.
 type process struct {
@@ -54,7 +58,12 @@ func startProcess(name, bin, dir string, args ...string) (*process, error) {
 func (p *process) exited() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.name, p.err, p.log, p.tail(25))
+		tail := p.tail(25)
+		err := fmt.Errorf("%s exited (%v); last lines of its log:\n%s", p.name, p.err, tail)
+		if strings.Contains(tail, "address already in use") {
+			err = fmt.Errorf("%w: %w", errAddrInUse, err)
+		}
+		return err
 	default:
 		return nil
 	}

@@ -35,7 +35,7 @@ func poll(ctx context.Context, what string, p *process, check func(context.Conte
 		case <-ctx.Done():
 			err := fmt.Errorf("wait for %s: %w (last: %v)", what, ctx.Err(), last)
 			if p != nil {
-				err = fmt.Errorf("%w; last lines of %s:\n%s", err, p.log, p.tail(25))
+				err = fmt.Errorf("%w; last lines of the %s log:\n%s", err, p.name, p.tail(25))
 			}
 			return err
 		case <-ticker.C:
