@@ -63,6 +63,8 @@ type Server struct {
 	authorized map[string]bool // ssh.PublicKey.Marshal() of authorized client keys
 	conns      map[net.Conn]struct{}
 	closed     bool
+
+	encryptedKeys map[string][]byte // ClientKeyWithPassphrase, by passphrase
 }
 
 type config struct {
@@ -107,6 +109,8 @@ func New(t testing.TB, opts ...Option) *Server {
 		git:        gitPath,
 		authorized: map[string]bool{},
 		conns:      map[net.Conn]struct{}{},
+
+		encryptedKeys: map[string][]byte{},
 	}
 	for _, o := range opts {
 		o(&s.cfg)

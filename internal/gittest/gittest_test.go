@@ -1,9 +1,11 @@
 package gittest
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -218,7 +220,7 @@ func TestSSHExec(t *testing.T) {
 	s := New(t)
 	s.CreateRepo(t, "app")
 	tip := s.Commit(t, "app", "main", map[string]string{"a": "a"}, "a")
-	conn := dialSSH(t, s, s.ClientKeyWithPassphrase("pw"), "pw")
+	conn := dialSSH(t, s, s.ClientKey(), "")
 
 	run := func(command string) (string, string, int) {
 		sess, err := conn.NewSession()
@@ -486,20 +488,40 @@ func TestHTTPFaultDelay(t *testing.T) {
 
 func TestSSHBlockingHookStopsWithServer(t *testing.T) {
 	t.Parallel()
+	var push *exec.Cmd
+	drained := make(chan struct{})
+	t.Cleanup(func() {
+		// Registered before New, so it runs after the Server stopped: the
+		// push fails rather than waits for the hook.
+		if push == nil || push.Process == nil {
+			return // failed before the push started
+		}
+		<-drained
+		require.Error(t, push.Wait())
+	})
 	s := New(t)
 	s.CreateRepo(t, "app")
 	s.Commit(t, "app", "main", map[string]string{"a": "a"}, "a")
-	s.InstallHook(t, "app", "pre-receive", "exec sleep 3600\n")
+	s.InstallHook(t, "app", "pre-receive", "echo hook started >&2\nexec sleep 3600\n")
 	c := newClient(t).withSSH(s.ClientKey(), s.KnownHosts())
 	c.mustGit("", "clone", "--quiet", s.SSHURL("app"), "work")
 	c.mustGit("work", "commit", "--quiet", "--allow-empty", "-m", "x")
 
-	cmd := exec.Command("git", "push", "origin", "main")
-	cmd.Dir = filepath.Join(c.dir, "work")
-	cmd.Env = c.env
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		// Runs after the Server stopped: the push fails rather than hangs.
-		require.Error(t, cmd.Wait())
-	})
+	push = exec.Command("git", "push", "origin", "main")
+	push.Dir = filepath.Join(c.dir, "work")
+	push.Env = c.env
+	stderr, err := push.StderrPipe()
+	require.NoError(t, err)
+	if err := push.Start(); err != nil {
+		push = nil
+		t.Fatal(err)
+	}
+	// Return once the hook runs; the pipe is drained so git never blocks.
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "hook started") {
+	}
+	go func() {
+		defer close(drained)
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
 }

@@ -1,8 +1,10 @@
 package gittest
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -116,6 +118,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case f.TruncateAfter > 0:
 			w = &truncatingWriter{ResponseWriter: w, left: f.TruncateAfter}
 		}
+	}
+	if r.ContentLength < 0 || len(r.TransferEncoding) > 0 {
+		// net/http/cgi refuses chunked bodies, which git sends for packs
+		// over http.postBuffer; CGI wants a length, so read the body first.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "gittest: read request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.TransferEncoding = nil
 	}
 	h := &cgi.Handler{
 		Path:   s.git,

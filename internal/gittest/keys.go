@@ -21,13 +21,21 @@ func (s *Server) ClientKey() []byte {
 	return pem.EncodeToMemory(b)
 }
 
-// ClientKeyWithPassphrase is ClientKey encrypted with passphrase.
+// ClientKeyWithPassphrase is ClientKey encrypted with passphrase (bcrypt
+// KDF, as ssh-keygen does: parsing it takes a moment, seconds under -race).
 func (s *Server) ClientKeyWithPassphrase(passphrase string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k, ok := s.encryptedKeys[passphrase]; ok {
+		return k
+	}
 	b, err := ssh.MarshalPrivateKeyWithPassphrase(s.clientPriv, "gittest", []byte(passphrase))
 	if err != nil {
 		panic(fmt.Sprintf("gittest: marshal client key: %v", err))
 	}
-	return pem.EncodeToMemory(b)
+	k := pem.EncodeToMemory(b)
+	s.encryptedKeys[passphrase] = k
+	return k
 }
 
 // ClientPublicKey is the public half of ClientKey, in authorized_keys format.
@@ -73,13 +81,14 @@ func (s *Server) HostKeyFingerprint() string {
 }
 
 // KnownHosts is a known_hosts line pinning the SSH server's host key,
-// "[127.0.0.1]:PORT ssh-ed25519 AAAA...", as OpenSSH and go-git accept it.
+// "[127.0.0.1]:PORT ssh-ed25519 AAAA...\n", as OpenSSH and go-git accept it.
 func (s *Server) KnownHosts() string {
 	return knownhosts.Line([]string{knownhosts.Normalize(s.SSHAddr())}, s.hostKey.PublicKey()) + "\n"
 }
 
 // KnownHostsMismatch is a known_hosts line for the SSH server's address with
-// a freshly generated key that is not the server's: pinning it must fail.
+// a freshly generated key that is not the server's (newline-terminated):
+// pinning it must fail.
 func (s *Server) KnownHostsMismatch() string {
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

@@ -336,7 +336,9 @@ func (s *Server) Tag(t testing.TB, repo, name, rev, message string) string {
 // InstallHook installs script as the git hook name (e.g. "pre-receive",
 // "update", "post-receive") of the bare repository. A script without "#!"
 // runs with /bin/sh. Hooks run with the pushing client's output as stderr, so
-// what they print reaches the client as "remote: ..." lines.
+// what they print reaches the client as "remote: ..." lines. Stopping the
+// Server kills hooks started over SSH; over HTTP a hook that blocks holds up
+// the Server's shutdown until it exits, so test timeouts with Fault.Delay.
 func (s *Server) InstallHook(t testing.TB, repo, name, script string) {
 	t.Helper()
 	s.mustExist(t, repo)
