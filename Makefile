@@ -13,9 +13,11 @@ test: deps tools vet
 deps:
 	@hack/deps.sh
 
-## tools: the Kubernetes control plane for the tests, built once per machine (cached by go.sum).
+## tools: the Kubernetes control plane and the Flux and Argo CD agents for the tests, built once
+## per machine from Go modules (cached by each tools module's go.sum).
 tools:
 	@hack/k8s-build.sh >/dev/null
+	@hack/agents-build.sh >/dev/null
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Builds the GitOps agents used by the tests (pkg/kube/agenttest) once per
+# machine, into cache dirs keyed by the wrapper modules' go.mod/go.sum:
+#
+#   flux    source-controller and kustomize-controller (tools/flux/*), plus the
+#           CRDs from the controllers' module zips (config/crd/bases)
+#   argocd  Argo CD's multi-call binary (tools/argocd), linked as
+#           argocd-application-controller and argocd-repo-server, plus the CRDs
+#           (manifests/crds) and argocd-* ConfigMaps (manifests/base/config);
+#           redis-server is installed from Debian (apt-get) when missing
+#
+# Each agent lives in <cache>/<agent>-<key>/{bin,manifests}. The agents are
+# built independently: one failing does not stop the other.
+#
+#   hack/agents-build.sh                  build what is missing, print the bin dirs
+#   hack/agents-build.sh flux             only Flux (or: argocd)
+#   hack/agents-build.sh --check [agent]  print the bin dirs; exit 1 when one is not built
+#
+# stdout: one bin dir per requested agent, in the order asked (flux, then
+# argocd by default), as the last lines. Exit status 1 when any agent is
+# missing (--check) or failed to build; the summary on stderr says which.
+# GITOPS_AGENTS_CACHE overrides the cache root
+# (default ${XDG_CACHE_HOME:-$HOME/.cache}/gitops-resource/agents).
+# Build logs and timings go to stderr.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache_root=${GITOPS_AGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitops-resource/agents}
+
+check=false
+agents=()
+for arg in "$@"; do
+	case $arg in
+	--check) check=true ;;
+	flux | argocd) agents+=("$arg") ;;
+	*)
+		echo "usage: hack/agents-build.sh [--check] [flux] [argocd]" >&2
+		exit 2
+		;;
+	esac
+done
+((${#agents[@]})) || agents=(flux argocd)
+
+# modules_of AGENT: the wrapper module dirs an agent is built from.
+modules_of() {
+	case $1 in
+	flux) echo "$root/tools/flux/source-controller $root/tools/flux/kustomize-controller" ;;
+	argocd) echo "$root/tools/argocd" ;;
+	esac
+}
+
+binaries_of() {
+	case $1 in
+	flux) echo "source-controller kustomize-controller" ;;
+	argocd) echo "argocd argocd-application-controller argocd-repo-server" ;;
+	esac
+}
+
+dir_of() {
+	local m key
+	key=$(for m in $(modules_of "$1"); do cat "$m/go.mod" "$m/go.sum"; done | sha256sum | cut -c1-20)
+	echo "$cache_root/$1-$key"
+}
+
+complete() {
+	local dir=$1 agent=$2 b
+	for b in $(binaries_of "$agent"); do
+		[[ -x $dir/bin/$b ]] || return 1
+	done
+	[[ -f $dir/manifests/.complete ]]
+}
+
+# build_module MODDIR OUTDIR: builds the module's tools from a copy of its
+# go.mod/go.sum, so the repo's files never change under a build.
+build_module() {
+	local mod=$1 out=$2 work start
+	work=$(mktemp -d "$out/../src.XXXXXX")
+	cp "$mod/go.mod" "$mod/go.sum" "$work/"
+	start=$(date +%s)
+	(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" tool) >&2
+	echo "agents-build: built ${mod#"$root"/} in $(($(date +%s) - start))s" >&2
+	rm -rf "$work"
+}
+
+# module_dir MODDIR PATH: the module cache dir of a requirement of MODDIR.
+module_dir() {
+	(cd "$1" && GOFLAGS=-mod=mod go mod download -json "$2") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+}
+
+build_flux() {
+	local tmp=$1 src kus
+	build_module "$root/tools/flux/source-controller" "$tmp/bin"
+	build_module "$root/tools/flux/kustomize-controller" "$tmp/bin"
+	src=$(module_dir "$root/tools/flux/source-controller" github.com/fluxcd/source-controller)
+	kus=$(module_dir "$root/tools/flux/kustomize-controller" github.com/fluxcd/kustomize-controller)
+	mkdir -p "$tmp/manifests/crds"
+	cp "$src"/config/crd/bases/*.yaml "$kus"/config/crd/bases/*.yaml "$tmp/manifests/crds/"
+	cp "$src/LICENSE" "$tmp/manifests/LICENSE"
+}
+
+build_argocd() {
+	local tmp=$1 argo
+	build_module "$root/tools/argocd" "$tmp/bin"
+	mv "$tmp/bin/cmd" "$tmp/bin/argocd"
+	ln -s argocd "$tmp/bin/argocd-application-controller"
+	ln -s argocd "$tmp/bin/argocd-repo-server"
+	argo=$(module_dir "$root/tools/argocd" github.com/argoproj/argo-cd/v3)
+	mkdir -p "$tmp/manifests/crds" "$tmp/manifests/config"
+	cp "$argo"/manifests/crds/{application,appproject,applicationset}-crd.yaml "$tmp/manifests/crds/"
+	cp "$argo"/manifests/base/config/argocd-*.yaml "$tmp/manifests/config/"
+	cp "$argo/LICENSE" "$tmp/manifests/LICENSE"
+}
+
+ensure_redis() {
+	command -v redis-server >/dev/null && return 0
+	echo "agents-build: installing redis-server (apt-get)" >&2
+	local sudo=()
+	((EUID == 0)) || sudo=(sudo)
+	"${sudo[@]}" apt-get install -y redis-server >&2 ||
+		{ "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y redis-server >&2; }
+	command -v redis-server >/dev/null
+}
+
+failed=()
+built=()
+out=()
+for agent in "${agents[@]}"; do
+	dir=$(dir_of "$agent")
+	out+=("$dir/bin")
+	if [[ $agent == argocd ]] && ! $check && ! ensure_redis; then
+		echo "agents-build: argocd: redis-server is missing and could not be installed (apt-get install redis-server)" >&2
+		failed+=("$agent")
+		continue
+	fi
+	if [[ $agent == argocd ]] && $check && ! command -v redis-server >/dev/null; then
+		echo "agents-build: argocd: redis-server is not installed; run hack/agents-build.sh argocd (or apt-get install redis-server)" >&2
+		failed+=("$agent")
+		continue
+	fi
+	if complete "$dir" "$agent"; then
+		built+=("$agent")
+		continue
+	fi
+	if $check; then
+		echo "agents-build: $agent is not built in $dir; run 'hack/agents-build.sh $agent' (cold: ~7 min per agent on 2 cores)" >&2
+		failed+=("$agent")
+		continue
+	fi
+	mkdir -p "$dir"
+	# errexit is off for a subshell on the left of && or ||: run it plainly
+	# with set -e inside, and read its status.
+	set +e
+	(
+		set -e
+		# One builder at a time per key: a second caller waits, then finds the binaries.
+		exec 9>"$dir/.lock"
+		flock 9
+		complete "$dir" "$agent" && exit 0
+		tmp=$(mktemp -d "$dir/build.XXXXXX")
+		trap 'rm -rf "$tmp"' EXIT
+		mkdir -p "$tmp/bin"
+		start=$(date +%s)
+		echo "agents-build: building $agent into $dir (cold: ~7 min per agent on 2 cores)" >&2
+		"build_$agent" "$tmp"
+		touch "$tmp/manifests/.complete"
+		rm -rf "$dir/bin" "$dir/manifests"
+		mv "$tmp/bin" "$tmp/manifests" "$dir/"
+		echo "agents-build: $agent done in $(($(date +%s) - start))s" >&2
+	)
+	rc=$?
+	set -e
+	if ((rc == 0)) && complete "$dir" "$agent"; then
+		built+=("$agent")
+	else
+		echo "agents-build: $agent FAILED to build (log above)" >&2
+		failed+=("$agent")
+	fi
+done
+
+echo "agents-build: ready: ${built[*]:-none}; missing or failed: ${failed[*]:-none}" >&2
+printf '%s\n' "${out[@]}"
+((${#failed[@]} == 0))

@@ -1,0 +1,22 @@
+//go:build unix && !linux
+
+package agenttest
+
+import (
+	"os"
+	"syscall"
+)
+
+// sysProcAttr puts each component in its own process group, so stop can
+// signal it by group.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+func signalGroup(pid int, sig syscall.Signal) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(sig)
+}
