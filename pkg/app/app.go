@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gitops-resource/gitops-resource/pkg/manifest"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
 	"github.com/gitops-resource/gitops-resource/pkg/semver"
 )
@@ -32,7 +33,8 @@ const (
 // kinds lists every kind by its source.kind name.
 func kinds() map[string]resource.Kind {
 	return map[string]resource.Kind{
-		"semver": semver.Kind(),
+		"semver":   semver.Kind(),
+		"manifest": manifest.Kind(),
 	}
 }
 

@@ -31,6 +31,9 @@ type Snapshot struct {
 	staged  map[string][]byte
 	commit  *object.Commit
 	newTags map[string]plumbing.Hash
+	// created: the branch does not exist on the remote yet; Head is the
+	// commit it starts from (StartFrom).
+	created bool
 }
 
 func newSnapshot(repo *git.Repository, branch string, head *object.Commit) *Snapshot {
@@ -276,3 +279,32 @@ func (s *Snapshot) Log(fn func(c *object.Commit) error) error {
 var ErrStop = storer.ErrStop
 
 func short(h plumbing.Hash) string { return h.String()[:8] }
+
+// At moves the snapshot to commit h, which must be in its storage (the
+// fetched tip's history, or fetched with Client.FetchCommit), so reads see
+// the tree at h. Staged files are dropped. It is for reading an older
+// version; a snapshot moved off the branch tip cannot be pushed.
+func (s *Snapshot) At(h plumbing.Hash) error {
+	c, err := s.repo.CommitObject(h)
+	if err != nil {
+		return fmt.Errorf("commit %s is not in the fetched history: %w", h, err)
+	}
+	s.Head, s.staged = c, map[string][]byte{}
+	return nil
+}
+
+// StartFrom makes a snapshot of a branch that does not exist yet start at
+// commit h (in its storage, e.g. fetched with Client.FetchCommit): Commit
+// builds on h, and Update's push creates the branch. If another writer
+// creates the branch first, the push is refused as a lost race and Update
+// re-applies the edit on their tip.
+func (s *Snapshot) StartFrom(h plumbing.Hash) error {
+	if s.Head != nil {
+		return fmt.Errorf("branch %s already exists", s.branch)
+	}
+	if err := s.At(h); err != nil {
+		return err
+	}
+	s.created = true
+	return nil
+}

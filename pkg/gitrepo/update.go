@@ -88,7 +88,7 @@ func (c *Client) push(ctx context.Context, snap *Snapshot) error {
 		// Compare and swap: the remote branch must still be where it was
 		// fetched. The server also refuses non-fast-forward updates; this
 		// check just says so before sending a pack.
-		if snap.Head != nil {
+		if snap.Head != nil && !snap.created {
 			require = append(require, config.RefSpec(snap.Head.Hash.String()+":"+branchRef.String()))
 		}
 	}

@@ -1,0 +1,589 @@
+package manifest
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
+	"github.com/gitops-resource/gitops-resource/pkg/imageref"
+	"github.com/gitops-resource/gitops-resource/pkg/registry"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+)
+
+// Kind is the manifest kind's verbs.
+func Kind() resource.Kind {
+	return resource.Kind{
+		Check: func(ctx context.Context, in resource.Input) (any, error) { return Check(ctx, in) },
+		In:    In,
+		Out:   Out,
+	}
+}
+
+// checkDepth is the history check fetches first; it fetches everything
+// when the requested commit (or any matching commit) is not in it.
+const checkDepth = 100
+
+func open(ctx context.Context, in resource.Input, src *Source) (*gitrepo.Client, context.Context, context.CancelFunc, error) {
+	client, err := src.Client(in.Log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, src.TimeoutOr())
+	return client, ctx, func() { cancel(); client.Close() }, nil
+}
+
+func (s *Source) tracked() pathSet { return pathSet{include: s.Paths, exclude: s.IgnorePaths} }
+
+func requestedRef(in resource.Input, required bool) (string, error) {
+	var v Version
+	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+		return "", err
+	}
+	if v.Ref == "" {
+		if required {
+			return "", resource.ConfigErrorf("version.ref is required: in runs on a version that check emitted")
+		}
+		return "", nil
+	}
+	if !plumbing.IsHash(v.Ref) {
+		return "", resource.ConfigErrorf("version.ref must be a full 40-digit commit SHA")
+	}
+	return strings.ToLower(v.Ref), nil
+}
+
+// Check lists the commits on the branch that touch the tracked paths, oldest
+// first: with no version the latest one; with a version the requested one
+// (while it is on the branch) and every later one. When the requested
+// commit is not on the branch any more, it reports the latest.
+func Check(ctx context.Context, in resource.Input) ([]Version, error) {
+	src, err := parseSource(in)
+	if err != nil {
+		return nil, err
+	}
+	requested, err := requestedRef(in, false)
+	if err != nil {
+		return nil, err
+	}
+	client, ctx, done, err := open(ctx, in, src)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	scope := src.tracked()
+	for _, depth := range []int{checkDepth, 0} {
+		snap, err := client.Snapshot(ctx, src.Branch, depth)
+		if err != nil {
+			return nil, err
+		}
+		if snap.Head == nil {
+			in.Logf("branch %s does not exist on %s yet: no versions", src.Branch, client.URL())
+			return []Version{}, nil
+		}
+		var matching []string // newest first
+		found, seen := false, 0
+		err = snap.Log(func(c *object.Commit) error {
+			seen++
+			if requested != "" && c.Hash.String() == requested {
+				found = true
+				return gitrepo.ErrStop
+			}
+			if src.IgnoreOwnCommits && gitrepo.HasTrailer(c.Message, resource.TrailerKey, KindName) {
+				return nil
+			}
+			ok, err := touches(c, scope)
+			if err != nil {
+				return err
+			}
+			if ok {
+				matching = append(matching, c.Hash.String())
+				if requested == "" {
+					return gitrepo.ErrStop
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the history of %s on %s: %w", src.Branch, client.URL(), err)
+		}
+		complete := depth == 0 || seen < depth
+		switch {
+		case requested == "" && (len(matching) > 0 || complete):
+			if len(matching) == 0 {
+				in.Logf("no commit on %s touches the tracked paths", src.Branch)
+				return []Version{}, nil
+			}
+			in.Logf("latest commit on %s touching the tracked paths: %s", src.Branch, matching[0][:12])
+			return []Version{{matching[0]}}, nil
+		case requested != "" && found:
+			out := []Version{{requested}}
+			for i := len(matching) - 1; i >= 0; i-- {
+				out = append(out, Version{matching[i]})
+			}
+			in.Logf("%d new commit(s) on %s since %s", len(matching), src.Branch, requested[:12])
+			return out, nil
+		case requested != "" && complete:
+			in.Logf("commit %s is not on %s any more: reporting the latest", requested[:12], src.Branch)
+			if len(matching) == 0 {
+				return []Version{}, nil
+			}
+			return []Version{{matching[0]}}, nil
+		}
+		in.Logf("not found in the last %d commits of %s: fetching the full history", depth, src.Branch)
+	}
+	return []Version{}, nil
+}
+
+// touches reports whether c changed a file in scope, compared with its
+// first parent (with no parent, or the parent beyond a shallow fetch, every
+// file of c counts as changed).
+func touches(c *object.Commit, scope pathSet) (bool, error) {
+	if !scope.Limited() {
+		return true, nil
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return false, err
+	}
+	var parentTree *object.Tree
+	if c.NumParents() > 0 {
+		if p, err := c.Parent(0); err == nil {
+			if parentTree, err = p.Tree(); err != nil {
+				return false, err
+			}
+		}
+	}
+	changes, err := object.DiffTree(parentTree, tree)
+	if err != nil {
+		return false, err
+	}
+	for _, ch := range changes {
+		if (ch.From.Name != "" && scope.Match(ch.From.Name)) || (ch.To.Name != "" && scope.Match(ch.To.Name)) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// snapTree is a gitrepo.Snapshot as a Tree.
+type snapTree struct{ *gitrepo.Snapshot }
+
+func (s snapTree) Names() ([]string, error) {
+	var names []string
+	err := s.Files(func(name string, _ *object.File) error {
+		names = append(names, name)
+		return nil
+	})
+	return names, err
+}
+
+// In writes the tree at version.ref to the build dir, with .git/ref (the
+// commit), images.json (every image reference in the tracked paths) and,
+// with archive: true, manifests.tgz of the tracked paths.
+func In(ctx context.Context, in resource.Input) (resource.Response, error) {
+	src, err := parseSource(in)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	var params InParams
+	if err := resource.DecodeStrict(in.Request.Params, &params, "params"); err != nil {
+		return resource.Response{}, err
+	}
+	ref, err := requestedRef(in, true)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	client, ctx, done, err := open(ctx, in, src)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	defer done()
+	snap, err := client.Snapshot(ctx, src.Branch, 1)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	if snap.HeadHash().String() != ref {
+		h, err := client.FetchCommit(ctx, snap, ref)
+		if err != nil {
+			return resource.Response{}, err
+		}
+		if err := snap.At(h); err != nil {
+			return resource.Response{}, err
+		}
+	}
+	scope := src.tracked()
+	if err := snap.Checkout(in.Dir, nil); err != nil {
+		return resource.Response{}, fmt.Errorf("write the tree of %s to %s: %w", ref[:12], in.Dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(in.Dir, ".git"), 0o755); err != nil {
+		return resource.Response{}, err
+	}
+	if err := os.WriteFile(filepath.Join(in.Dir, ".git", "ref"), []byte(ref+"\n"), 0o644); err != nil {
+		return resource.Response{}, err
+	}
+	ed := &Editor{Tree: snapTree{snap}, ValuePaths: src.valuePaths(), Log: in.Log}
+	found, err := ed.Find(scope)
+	if err != nil {
+		in.Logf("warning: some files are left out of images.json: %v", err)
+	}
+	data, _ := json.MarshalIndent(found, "", "  ")
+	if err := os.WriteFile(filepath.Join(in.Dir, "images.json"), append(data, '\n'), 0o644); err != nil {
+		return resource.Response{}, err
+	}
+	if params.Archive {
+		if err := writeArchive(snap, scope, filepath.Join(in.Dir, "manifests.tgz")); err != nil {
+			return resource.Response{}, fmt.Errorf("write manifests.tgz: %w", err)
+		}
+	}
+	in.Logf("fetched %s of %s: %d image reference(s) in the tracked paths", ref[:12], client.URL(), len(found))
+	c := snap.Head
+	meta := resource.Metadata{}
+	meta.Add("commit", ref)
+	meta.Add("author", c.Author.Name)
+	meta.Add("date", c.Author.When.UTC().Format(time.RFC3339))
+	subject, _, _ := strings.Cut(c.Message, "\n")
+	meta.Add("message", subject)
+	meta.Add("images", fmt.Sprint(len(found)))
+	return resource.Response{Version: Version{ref}, Metadata: meta}, nil
+}
+
+// writeArchive writes a gzipped tar of the tracked files. (concourse/go-archive
+// does not resolve from the module proxy here, so this is archive/tar.)
+func writeArchive(snap *gitrepo.Snapshot, scope pathSet, target string) error {
+	out, err := os.Create(target)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	gz := gzip.NewWriter(out)
+	tw := tar.NewWriter(gz)
+	mtime := snap.Head.Committer.When
+	err = snap.Files(func(name string, f *object.File) error {
+		if !scope.Match(name) {
+			return nil
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, r); err != nil {
+			return err
+		}
+		mode := int64(0o644)
+		if f.Mode.IsFile() && f.Mode.String() == "0100755" {
+			mode = 0o755
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(buf.Len()), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err = tw.Write(buf.Bytes())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := gz.Close(); err != nil {
+		return err
+	}
+	return out.Close()
+}
+
+// Out sets the image references and pushes one commit (none when nothing
+// changes), re-applying the edit on the new tip after a lost push race.
+func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
+	src, err := parseSource(in)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	params, err := parseOutParams(in)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	targets, err := readTargets(in, params.Images)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	var tmpl = defaultMessage
+	if params.CommitMessage != "" {
+		tmpl = params.CommitMessage
+	}
+	msgTemplate, _ := messageTemplate(tmpl) // validated with the params
+	author, _ := src.Author()               // validated with the source
+	client, ctx, done, err := open(ctx, in, src)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	defer done()
+	if params.ResolveDigest {
+		for i := range targets {
+			t := &targets[i]
+			if t.Tag == "" || t.Digest != "" || t.Repository == "" {
+				continue
+			}
+			d, err := registry.Resolve(ctx, t.Repository, t.Tag, append(src.registryOptions(), registry.WithLog(in.Log))...)
+			var nf *registry.NotFoundError
+			if errors.As(err, &nf) {
+				return resource.Response{}, resource.ConfigErrorf("params.images[%d]: %v: nothing was written", i, err)
+			}
+			if err != nil {
+				return resource.Response{}, fmt.Errorf("params.images[%d]: %w", i, err)
+			}
+			in.Logf("%s:%s is %s", t.Repository, t.Tag, d)
+			t.Digest = d
+		}
+	}
+	scope := pathSet{include: src.Paths, exclude: src.IgnorePaths}
+	if len(params.Paths) > 0 {
+		scope.include = params.Paths
+	}
+	branch := src.Branch
+	if params.PushBranch != "" {
+		branch = params.PushBranch
+	}
+	ciSkip := params.CISkip == nil || *params.CISkip
+	var changes []ImageChange
+	res, err := client.Update(ctx, branch, 1, func(snap *gitrepo.Snapshot) error {
+		changes = nil
+		if snap.Head == nil {
+			if branch == src.Branch {
+				return resource.ConfigErrorf("branch %s does not exist on %s: there is nothing to edit", branch, client.URL())
+			}
+			// push_branch is new: start it from the tip of source.branch.
+			tip, err := client.Tip(ctx, src.Branch)
+			if err != nil {
+				return err
+			}
+			if tip.IsZero() {
+				return resource.ConfigErrorf("branch %s does not exist on %s: there is nothing to edit", src.Branch, client.URL())
+			}
+			h, err := client.FetchCommit(ctx, snap, tip.String())
+			if err != nil {
+				return err
+			}
+			if err := snap.StartFrom(h); err != nil {
+				return err
+			}
+			in.Logf("push_branch %s does not exist yet: starting it from %s at %s", branch, src.Branch, tip.String()[:12])
+		}
+		ed := &Editor{Tree: snapTree{snap}, ValuePaths: src.valuePaths(), Log: in.Log}
+		ch, err := ed.Apply(targets, scope)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, ch...)
+		if params.Promote != nil {
+			pt, err := ed.PromoteTargets(params.Promote.From)
+			if err != nil {
+				return err
+			}
+			for _, t := range pt {
+				in.Logf("promote %s: %s", params.Promote.From, t)
+			}
+			ch, err := ed.Apply(pt, pathSet{include: []string{params.Promote.To}, exclude: src.IgnorePaths})
+			if err != nil {
+				return err
+			}
+			changes = append(changes, ch...)
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		msg, err := commitMessage(msgTemplate, changes, in.Env, ciSkip)
+		if err != nil {
+			return err
+		}
+		_, err = snap.Commit(msg, author)
+		return err
+	})
+	if err != nil {
+		return resource.Response{}, err
+	}
+	for _, c := range changes {
+		verb := "set"
+		if c.Added {
+			verb = "added an images entry"
+		}
+		in.Logf("%s: %s: %s %s → %s (%s)", c.File, c.Path, c.Repository, c.Old, c.New, verb)
+	}
+	sha := res.Commit.String()
+	if res.Pushed {
+		in.Logf("pushed %s to %s on %s", sha[:12], branch, client.URL())
+	} else {
+		in.Logf("every reference is already as requested: nothing pushed, %s is the tip of %s", sha[:12], branch)
+	}
+	meta := resource.Metadata{}
+	meta.Add("commit", sha)
+	for _, c := range uniqueChanges(changes) {
+		meta.Add("image", imageLine(c))
+	}
+	meta.AddBuild(in.Env)
+	return resource.Response{Version: Version{sha}, Metadata: meta}, nil
+}
+
+// readTargets turns the images params into targets, reading tag_file,
+// digest_file and from dirs, and reports every problem at once.
+func readTargets(in resource.Input, images []ImageParam) ([]Target, error) {
+	var out []Target
+	var errs []error
+	for i, ip := range images {
+		field := fmt.Sprintf("params.images[%d]", i)
+		t := Target{Repository: ip.Repository, Setter: ip.Setter, Tag: string(ip.Tag), Digest: ip.Digest}
+		if ip.TagFile != "" {
+			v, err := in.ReadParamFile(field+".tag_file", ip.TagFile)
+			if err != nil {
+				errs = append(errs, err)
+			} else if err := imageref.ValidateTag(v); err != nil {
+				errs = append(errs, resource.ConfigErrorf("%s.tag_file %s: %v", field, ip.TagFile, err))
+			}
+			t.Tag = v
+		}
+		if ip.DigestFile != "" {
+			v, err := in.ReadParamFile(field+".digest_file", ip.DigestFile)
+			if err != nil {
+				errs = append(errs, err)
+			} else if err := imageref.ValidateDigest(v); err != nil {
+				errs = append(errs, resource.ConfigErrorf("%s.digest_file %s: %v", field, ip.DigestFile, err))
+			}
+			t.Digest = v
+		}
+		if ip.From != "" {
+			if err := readFrom(in, field+".from", ip.From, &t); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		out = append(out, t)
+	}
+	return out, errors.Join(errs...)
+}
+
+// readFrom reads a registry-image get dir: repository (unless the param
+// names it), tag and digest, each optional but not both tag and digest.
+func readFrom(in resource.Input, field, dir string, t *Target) error {
+	root, err := in.Path(field, dir)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return resource.ConfigErrorf("%s: %s is not a dir in the build dir (is the registry-image get mapped into this step?)", field, dir)
+	}
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(data))
+	}
+	var errs []error
+	if t.Repository == "" {
+		t.Repository = read("repository")
+		if t.Repository == "" {
+			errs = append(errs, resource.ConfigErrorf("%s: %s/repository is missing: set params.images[].repository", field, dir))
+		} else if r, err := imageref.Parse(t.Repository); err != nil {
+			errs = append(errs, resource.ConfigErrorf("%s: %s/repository: %v", field, dir, err))
+		} else {
+			t.Repository = r.Name
+		}
+	}
+	t.Tag, t.Digest = read("tag"), read("digest")
+	if t.Tag == "" && t.Digest == "" {
+		errs = append(errs, resource.ConfigErrorf("%s: %s has neither a tag nor a digest file", field, dir))
+	}
+	if t.Tag != "" {
+		if err := imageref.ValidateTag(t.Tag); err != nil {
+			errs = append(errs, resource.ConfigErrorf("%s: %s/tag: %v", field, dir, err))
+		}
+	}
+	if t.Digest != "" {
+		if err := imageref.ValidateDigest(t.Digest); err != nil {
+			errs = append(errs, resource.ConfigErrorf("%s: %s/digest: %v", field, dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// defaultMessage is "web: 1.0.0 → 1.1.0, api: 2.0 → 2.1".
+const defaultMessage = `{{range $i, $c := .Changes}}{{if $i}}, {{end}}{{$c.Name}}: {{$c.Old}} → {{$c.New}}{{end}}`
+
+// commitMessage renders the template, appends [ci skip] to the subject and
+// adds the trailers: Gitops-Resource, one Image line per change, the build.
+func commitMessage(tmpl interface {
+	Execute(io.Writer, any) error
+}, changes []ImageChange, env resource.Env, ciSkip bool) (string, error) {
+	uniq := uniqueChanges(changes)
+	for i := range uniq {
+		uniq[i].Old, uniq[i].New = shortDigests(uniq[i].Old), shortDigests(uniq[i].New)
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, MessageData{Changes: uniq, Build: env.Build(), BuildURL: env.BuildURL()}); err != nil {
+		return "", resource.ConfigErrorf("params.commit_message: %v", err)
+	}
+	msg := strings.TrimSpace(b.String())
+	if msg == "" {
+		msg = "update images"
+	}
+	subject, body, hasBody := strings.Cut(msg, "\n")
+	if ciSkip && !strings.Contains(msg, "[ci skip]") && !strings.Contains(msg, "[skip ci]") {
+		subject += " [ci skip]"
+	}
+	if hasBody {
+		subject += "\n" + body
+	}
+	trailers := []resource.Trailer{{Key: resource.TrailerKey, Value: KindName}}
+	for _, c := range uniqueChanges(changes) {
+		trailers = append(trailers, resource.Trailer{Key: "Image", Value: imageLine(c)})
+	}
+	trailers = append(trailers, env.Trailers()...)
+	return gitrepo.CommitMessage(subject, trailers), nil
+}
+
+// uniqueChanges keeps one change per repository, old and new value.
+func uniqueChanges(changes []ImageChange) []ImageChange {
+	seen := map[string]bool{}
+	var out []ImageChange
+	for _, c := range changes {
+		key := imageref.Canonical(c.Repository) + " " + c.Old + " " + c.New
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, c)
+	}
+	return out
+}
+
+func imageLine(c ImageChange) string {
+	sep := ":"
+	if strings.Contains(c.Old, ":") && !strings.Contains(c.Old, "@") {
+		sep = "@" // a digest alone
+	}
+	if c.Old == "" {
+		return c.Repository + " -> " + c.New
+	}
+	return c.Repository + sep + c.Old + " -> " + c.New
+}
+
+// shortDigests shortens sha256:<64 hex> to 12 hex digits for the subject.
+func shortDigests(v string) string {
+	tag, digest, ok := strings.Cut(v, "sha256:")
+	if !ok || len(digest) < 12 {
+		return v
+	}
+	return tag + "sha256:" + digest[:12]
+}

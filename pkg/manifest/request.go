@@ -1,0 +1,284 @@
+// Package manifest is the kind "manifest": a git repository of deployment
+// configuration (plain manifests, kustomize overlays, Helm values). check
+// reports the commits that touch the tracked paths, in writes the tree and
+// the image references it holds, and out sets image references, rewriting
+// only the bytes of the reference, and pushes one commit.
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"text/template"
+
+	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
+	"github.com/gitops-resource/gitops-resource/pkg/imageref"
+	"github.com/gitops-resource/gitops-resource/pkg/registry"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+	"github.com/gitops-resource/gitops-resource/pkg/yamledit"
+)
+
+// KindName is source.kind, and the value of the commit trailer
+// Gitops-Resource on commits this kind makes.
+const KindName = "manifest"
+
+// Source configures the kind.
+type Source struct {
+	Kind string `json:"kind"`
+	gitrepo.Source
+	// Paths are the files the resource tracks: globs (path.Match, matched
+	// against the file and each of its parent dirs) or dir prefixes. Empty
+	// means the whole repository.
+	Paths []string `json:"paths"`
+	// IgnorePaths are taken out of Paths, written the same way.
+	IgnorePaths []string `json:"ignore_paths"`
+	// IgnoreOwnCommits makes check skip the commits out made.
+	IgnoreOwnCommits bool `json:"ignore_own_commits"`
+	// ValuePaths name where Helm values files keep images, beside the
+	// repository+tag pairs found on their own.
+	ValuePaths []ValuePath `json:"value_paths"`
+	// RegistryUsername and RegistryPassword authenticate resolve_digest.
+	RegistryUsername string `json:"registry_username"`
+	RegistryPassword string `json:"registry_password"`
+	// DockerConfig is a Docker config.json (its content) for resolve_digest.
+	DockerConfig string `json:"docker_config"`
+}
+
+// ValuePath is one explicit Helm value path: repository alone holds a whole
+// reference; with tag (and digest) the three hold the parts.
+type ValuePath struct {
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	Digest     string `json:"digest"`
+}
+
+// Version is a commit on the branch.
+type Version struct {
+	Ref string `json:"ref"`
+}
+
+// InParams are the params of get.
+type InParams struct {
+	// Archive also writes manifests.tgz of the tracked paths.
+	Archive bool `json:"archive"`
+}
+
+// OutParams are the params of put.
+type OutParams struct {
+	Images []ImageParam `json:"images"`
+	// Paths limit the edit (same syntax as source.paths); default source.paths.
+	Paths []string `json:"paths"`
+	// CommitMessage is a text/template for the commit subject, see
+	// MessageData; default "web: 1.0.0 → 1.1.0, api: 2.0 → 2.1".
+	CommitMessage string `json:"commit_message"`
+	// PushBranch is the branch to commit to; default source.branch.
+	PushBranch string `json:"push_branch"`
+	// CISkip appends [ci skip] to the subject; default true.
+	CISkip *bool `json:"ci_skip"`
+	// ResolveDigest looks each tag up in the registry and writes tag@digest.
+	ResolveDigest bool     `json:"resolve_digest"`
+	Promote       *Promote `json:"promote"`
+}
+
+// ImageParam is one image to set.
+type ImageParam struct {
+	Repository string          `json:"repository"`
+	Tag        resource.String `json:"tag"`
+	TagFile    string          `json:"tag_file"`
+	Digest     string          `json:"digest"`
+	DigestFile string          `json:"digest_file"`
+	// From is the dir of a registry-image get: files repository, tag, digest.
+	From string `json:"from"`
+	// Setter selects Flux setter markers by ImagePolicy, "namespace:name".
+	Setter string `json:"setter"`
+}
+
+// Promote copies the image references found under From to To.
+type Promote struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// parseSource decodes and validates the source and registers its secrets.
+func parseSource(in resource.Input) (*Source, error) {
+	var s Source
+	if err := resource.DecodeStrict(in.Request.Source, &s, "source"); err != nil {
+		return nil, err
+	}
+	s.Secrets(in.Secrets)
+	in.Secrets.Add(s.RegistryPassword, s.DockerConfig)
+	in.Secrets.AddBasicAuth(s.RegistryUsername, s.RegistryPassword)
+	return &s, s.validate()
+}
+
+func (s *Source) validate() error {
+	errs := []error{s.Source.Validate(KindName)}
+	errs = append(errs, validatePatterns("source.paths", s.Paths), validatePatterns("source.ignore_paths", s.IgnorePaths))
+	for i, vp := range s.ValuePaths {
+		field := fmt.Sprintf("source.value_paths[%d]", i)
+		if vp.Repository == "" {
+			errs = append(errs, resource.ConfigErrorf("%s.repository is required: the value path of the repository (or whole reference), e.g. image.repository", field))
+		}
+		for k, v := range map[string]string{"repository": vp.Repository, "tag": vp.Tag, "digest": vp.Digest} {
+			if v == "" {
+				continue
+			}
+			if _, err := yamledit.ParsePath(v); err != nil {
+				errs = append(errs, resource.ConfigErrorf("%s.%s: %v", field, k, err))
+			}
+		}
+		if vp.Digest != "" && vp.Tag == "" {
+			errs = append(errs, resource.ConfigErrorf("%s.digest needs %s.tag", field, field))
+		}
+	}
+	if s.DockerConfig != "" {
+		if s.RegistryUsername != "" || s.RegistryPassword != "" {
+			errs = append(errs, resource.ConfigErrorf("source.docker_config and source.registry_username/registry_password cannot both be set"))
+		}
+		if err := registry.ValidateDockerConfig(s.DockerConfig); err != nil {
+			errs = append(errs, resource.ConfigErrorf("source.%v", err))
+		}
+	}
+	if (s.RegistryUsername == "") != (s.RegistryPassword == "") {
+		errs = append(errs, resource.ConfigErrorf("source.registry_username and source.registry_password go together"))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Source) valuePaths() []yamledit.ValuePath {
+	out := make([]yamledit.ValuePath, len(s.ValuePaths))
+	for i, v := range s.ValuePaths {
+		out[i] = yamledit.ValuePath{Repository: v.Repository, Tag: v.Tag, Digest: v.Digest}
+	}
+	return out
+}
+
+func (s *Source) registryOptions() []registry.Option {
+	return []registry.Option{registry.WithBasicAuth(s.RegistryUsername, s.RegistryPassword), registry.WithDockerConfig(s.DockerConfig)}
+}
+
+// validatePatterns checks paths: relative, inside the repository, valid globs.
+func validatePatterns(field string, patterns []string) error {
+	var errs []error
+	for i, p := range patterns {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		if err := validateRepoPath(name, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			errs = append(errs, resource.ConfigErrorf("%s: %q is not a valid glob: %v", name, p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateRepoPath checks a path inside the repository.
+func validateRepoPath(field, p string) error {
+	switch {
+	case strings.TrimSpace(p) == "":
+		return resource.ConfigErrorf("%s is empty", field)
+	case strings.HasPrefix(p, "/"):
+		return resource.ConfigErrorf("%s: %q must be relative to the repository root", field, p)
+	case path.Clean(p) == ".." || strings.HasPrefix(path.Clean(p), "../"):
+		return resource.ConfigErrorf("%s: %q leaves the repository", field, p)
+	}
+	return nil
+}
+
+func parseOutParams(in resource.Input) (*OutParams, error) {
+	var p OutParams
+	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
+		return nil, err
+	}
+	return &p, p.validate()
+}
+
+func (p *OutParams) validate() error {
+	var errs []error
+	if len(p.Images) == 0 && p.Promote == nil {
+		errs = append(errs, resource.ConfigErrorf("params: nothing to do: set images (what to set) or promote (from one path to another)"))
+	}
+	for i, img := range p.Images {
+		errs = append(errs, img.validate(fmt.Sprintf("params.images[%d]", i)))
+	}
+	errs = append(errs, validatePatterns("params.paths", p.Paths))
+	if p.CommitMessage != "" {
+		if _, err := messageTemplate(p.CommitMessage); err != nil {
+			errs = append(errs, resource.ConfigErrorf("params.commit_message is not a valid template: %v", err))
+		}
+	}
+	if p.Promote != nil {
+		if p.Promote.From == "" || p.Promote.To == "" {
+			errs = append(errs, resource.ConfigErrorf("params.promote needs from and to: the paths to copy image references from and to"))
+		} else {
+			errs = append(errs, validateRepoPath("params.promote.from", p.Promote.From), validateRepoPath("params.promote.to", p.Promote.To))
+			if path.Clean(p.Promote.From) == path.Clean(p.Promote.To) {
+				errs = append(errs, resource.ConfigErrorf("params.promote.from and params.promote.to are the same path"))
+			}
+		}
+	}
+	if p.PushBranch != "" && strings.ContainsAny(p.PushBranch, " ~^:?*[\\") {
+		errs = append(errs, resource.ConfigErrorf("params.push_branch %q is not a valid branch name", p.PushBranch))
+	}
+	return errors.Join(errs...)
+}
+
+func (img ImageParam) validate(field string) error {
+	var errs []error
+	if img.Repository == "" && img.From == "" && img.Setter == "" {
+		errs = append(errs, resource.ConfigErrorf("%s.repository is required (or from, or setter)", field))
+	}
+	if img.Repository != "" {
+		if r, err := imageref.Parse(img.Repository); err == nil && (r.Tag != "" || r.Digest != "") {
+			errs = append(errs, resource.ConfigErrorf("%s.repository must not carry a tag or digest: use tag or digest", field))
+		} else if err := imageref.ValidateName(img.Repository); err != nil {
+			errs = append(errs, resource.ConfigErrorf("%s.repository: %v", field, err))
+		}
+	}
+	if img.Setter != "" && strings.Count(img.Setter, ":") != 1 {
+		errs = append(errs, resource.ConfigErrorf("%s.setter %q must be an ImagePolicy as \"namespace:name\"", field, img.Setter))
+	}
+	if img.Tag == "" && img.TagFile == "" && img.Digest == "" && img.DigestFile == "" && img.From == "" {
+		errs = append(errs, resource.ConfigErrorf("%s needs tag, tag_file, digest, digest_file or from", field))
+	}
+	if img.Tag != "" && img.TagFile != "" {
+		errs = append(errs, resource.ConfigErrorf("%s: tag and tag_file cannot both be set", field))
+	}
+	if img.Digest != "" && img.DigestFile != "" {
+		errs = append(errs, resource.ConfigErrorf("%s: digest and digest_file cannot both be set", field))
+	}
+	if img.From != "" && (img.Tag != "" || img.TagFile != "" || img.Digest != "" || img.DigestFile != "") {
+		errs = append(errs, resource.ConfigErrorf("%s.from reads the tag and digest from a registry-image get: it cannot be combined with tag, tag_file, digest or digest_file", field))
+	}
+	if img.Tag != "" {
+		if err := imageref.ValidateTag(string(img.Tag)); err != nil {
+			errs = append(errs, resource.ConfigErrorf("%s.tag: %v", field, err))
+		}
+	}
+	if img.Digest != "" {
+		if err := imageref.ValidateDigest(img.Digest); err != nil {
+			errs = append(errs, resource.ConfigErrorf("%s.digest: %v", field, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MessageData is what a commit_message template sees.
+//
+//	commit_message: "deploy {{range .Changes}}{{.Name}} {{.New}} {{end}}"
+//
+// Changes lists each image that changed (Repository as given, Name its last
+// path element, Old and New the tag or digest before and after); Build and
+// BuildURL name the build. The rendered text is the subject (and body);
+// [ci skip] and the trailers are added after it.
+type MessageData struct {
+	Changes  []ImageChange
+	Build    string
+	BuildURL string
+}
+
+func messageTemplate(text string) (*template.Template, error) {
+	return template.New("commit_message").Option("missingkey=error").Parse(text)
+}

@@ -1,0 +1,281 @@
+// Package registry talks to container registries with go-containerregistry:
+// it resolves a tag to the digest the registry serves for it, with the
+// pipeline's credentials, bounded retries on 429 and 5xx, and plain HTTP for
+// registries on loopback.
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Option configures Resolve.
+type Option func(*options) error
+
+type options struct {
+	username, password string
+	dockerConfig       string
+	log                io.Writer
+	attempts           int
+	base, max          time.Duration
+}
+
+// Defaults: anonymous access, logs discarded, 5 attempts with jittered
+// backoff from 200ms to 3s.
+func defaults() options {
+	return options{log: io.Discard, attempts: 5, base: 200 * time.Millisecond, max: 3 * time.Second}
+}
+
+// WithBasicAuth authenticates with a username and password (or token).
+// It cannot be combined with WithDockerConfig.
+func WithBasicAuth(username, password string) Option {
+	return func(o *options) error {
+		if username == "" && password == "" {
+			return nil
+		}
+		if o.dockerConfig != "" {
+			return errors.New("give registry credentials or a docker config, not both")
+		}
+		o.username, o.password = username, password
+		return nil
+	}
+}
+
+// WithDockerConfig authenticates with the credentials a Docker config.json
+// (its content, not its path) holds for the registry's host.
+func WithDockerConfig(content string) Option {
+	return func(o *options) error {
+		if content == "" {
+			return nil
+		}
+		if o.username != "" || o.password != "" {
+			return errors.New("give registry credentials or a docker config, not both")
+		}
+		o.dockerConfig = content
+		return nil
+	}
+}
+
+// WithLog sends retry notices to w (default: discarded).
+func WithLog(w io.Writer) Option {
+	return func(o *options) error { o.log = w; return nil }
+}
+
+// WithRetry sets the number of attempts and the first delay between them
+// (default: 5 attempts from 200ms).
+func WithRetry(attempts int, base time.Duration) Option {
+	return func(o *options) error {
+		if attempts < 1 {
+			return errors.New("retry attempts must be at least 1")
+		}
+		o.attempts, o.base = attempts, base
+		return nil
+	}
+}
+
+// NotFoundError means the registry has no such tag (or repository).
+type NotFoundError struct{ Repository, Tag string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("tag %s of %s does not exist in the registry", e.Tag, e.Repository)
+}
+
+// ValidateDockerConfig checks that content is a Docker config.json.
+func ValidateDockerConfig(content string) error {
+	_, err := parseDockerConfig(content)
+	return err
+}
+
+// Resolve returns the digest (sha256:...) the registry serves for repo:tag.
+// The manifest is asked for with HEAD, and with GET when the registry does
+// not answer HEAD. Registries on localhost or 127.0.0.1 are spoken to over
+// plain HTTP.
+func Resolve(ctx context.Context, repo, tag string, opts ...Option) (string, error) {
+	o := defaults()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return "", err
+		}
+	}
+	var nameOpts []name.Option
+	if isLoopback(repo) {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	ref, err := name.NewTag(repo+":"+tag, nameOpts...)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s:%s: %w", repo, tag, err)
+	}
+	auth, err := o.authenticator(ref.Context().RegistryStr())
+	if err != nil {
+		return "", err
+	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryStatusCodes(),
+		remote.WithRetryPredicate(func(error) bool { return false })} // this loop is the one retry policy
+	host := ref.Context().RegistryStr()
+	var digest string
+	for attempt := 1; ; attempt++ {
+		digest, err = resolveOnce(ref, ropts)
+		if err == nil {
+			return digest, nil
+		}
+		if isNotFound(err) {
+			return "", &NotFoundError{Repository: repo, Tag: tag}
+		}
+		if !retryable(err) || attempt >= o.attempts || ctx.Err() != nil {
+			break
+		}
+		d := o.delay(attempt)
+		fmt.Fprintf(o.log, "resolve %s:%s at %s: %v; retrying in %s (attempt %d of %d)\n", repo, tag, host, err, d.Round(time.Millisecond), attempt+1, o.attempts)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("resolve %s:%s at %s: %w", repo, tag, host, ctx.Err())
+		case <-time.After(d):
+		}
+	}
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return "", fmt.Errorf("resolve %s:%s at %s: access denied (%d): check source.registry_username/registry_password or docker_config", repo, tag, host, te.StatusCode)
+	}
+	return "", fmt.Errorf("resolve %s:%s at %s: %w", repo, tag, host, err)
+}
+
+func resolveOnce(ref name.Tag, ropts []remote.Option) (string, error) {
+	desc, err := remote.Head(ref, ropts...)
+	if err == nil {
+		return desc.Digest.String(), nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusMethodNotAllowed || te.StatusCode == http.StatusNotImplemented) {
+		full, gerr := remote.Get(ref, ropts...)
+		if gerr != nil {
+			return "", gerr
+		}
+		return full.Digest.String(), nil
+	}
+	return "", err
+}
+
+func isNotFound(err error) bool {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	if te.StatusCode == http.StatusNotFound {
+		return true
+	}
+	for _, d := range te.Errors {
+		if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
+			return true
+		}
+	}
+	return false
+}
+
+func retryable(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (o options) delay(attempt int) time.Duration {
+	d := o.base << (attempt - 1)
+	if d > o.max || d <= 0 {
+		d = o.max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (o options) authenticator(host string) (authn.Authenticator, error) {
+	if o.username != "" || o.password != "" {
+		return authn.FromConfig(authn.AuthConfig{Username: o.username, Password: o.password}), nil
+	}
+	if o.dockerConfig == "" {
+		return authn.Anonymous, nil
+	}
+	cfg, err := parseDockerConfig(o.dockerConfig)
+	if err != nil {
+		return nil, err
+	}
+	for key, a := range cfg.Auths {
+		if registryHost(key) != registryHost(host) {
+			continue
+		}
+		user, pass := a.Username, a.Password
+		if a.Auth != "" {
+			raw, err := base64.StdEncoding.DecodeString(a.Auth)
+			if err != nil {
+				return nil, errors.New("docker_config: the auth of " + key + " is not base64")
+			}
+			user, pass, _ = strings.Cut(string(raw), ":")
+		}
+		if a.IdentityToken != "" {
+			return authn.FromConfig(authn.AuthConfig{IdentityToken: a.IdentityToken}), nil
+		}
+		return authn.FromConfig(authn.AuthConfig{Username: user, Password: pass}), nil
+	}
+	return authn.Anonymous, nil
+}
+
+type dockerConfig struct {
+	Auths map[string]struct {
+		Auth          string `json:"auth"`
+		Username      string `json:"username"`
+		Password      string `json:"password"`
+		IdentityToken string `json:"identitytoken"`
+	} `json:"auths"`
+}
+
+func parseDockerConfig(content string) (dockerConfig, error) {
+	var cfg dockerConfig
+	if err := json.Unmarshal([]byte(content), &cfg); err != nil {
+		return cfg, errors.New("docker_config is not a Docker config.json: expected {\"auths\": {\"host\": {\"auth\": \"...\"}}}")
+	}
+	return cfg, nil
+}
+
+// registryHost normalises a docker config key ("https://index.docker.io/v1/",
+// "ghcr.io") to a host.
+func registryHost(s string) string {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
+	s, _, _ = strings.Cut(s, "/")
+	switch s {
+	case "index.docker.io", "registry-1.docker.io", "docker.io":
+		return name.DefaultRegistry
+	}
+	return strings.ToLower(s)
+}
+
+// isLoopback reports whether repo's registry is localhost or a loopback IP.
+func isLoopback(repo string) bool {
+	host, _, _ := strings.Cut(repo, "/")
+	if !strings.ContainsAny(host, ".:") && host != "localhost" {
+		return false
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
