@@ -34,6 +34,10 @@ type Snapshot struct {
 	// created: the branch does not exist on the remote yet; Head is the
 	// commit it starts from (StartFrom).
 	created bool
+	// blobs maps each file path at Head to its blob, built on first read:
+	// go-git decodes every tree on the path again for each lookup, which
+	// made reading 2,000 files cost seconds.
+	blobs map[string]plumbing.Hash
 }
 
 func newSnapshot(repo *git.Repository, branch string, head *object.Commit) *Snapshot {
@@ -61,14 +65,25 @@ func (s *Snapshot) ReadFile(name string) ([]byte, bool, error) {
 	if s.Head == nil {
 		return nil, false, nil
 	}
-	f, err := s.Head.File(name)
-	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+	if s.blobs == nil {
+		blobs := map[string]plumbing.Hash{}
+		if err := s.Files(func(name string, f *object.File) error {
+			blobs[name] = f.Hash
+			return nil
+		}); err != nil {
+			return nil, false, fmt.Errorf("list files at %s: %w", short(s.Head.Hash), err)
+		}
+		s.blobs = blobs
+	}
+	h, ok := s.blobs[name]
+	if !ok {
 		return nil, false, nil
 	}
+	blob, err := s.repo.BlobObject(h)
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s at %s: %w", name, short(s.Head.Hash), err)
 	}
-	r, err := f.Reader()
+	r, err := blob.Reader()
 	if err != nil {
 		return nil, false, fmt.Errorf("read %s at %s: %w", name, short(s.Head.Hash), err)
 	}
@@ -233,6 +248,7 @@ func treeSortKey(e object.TreeEntry) string {
 // Checkout writes the files at the tip whose paths keep accepts (nil: all)
 // under dir, refusing paths that would leave it.
 func (s *Snapshot) Checkout(dir string, keep func(name string) bool) error {
+	made := map[string]bool{}
 	return s.Files(func(name string, f *object.File) error {
 		if keep != nil && !keep(name) {
 			return nil
@@ -241,8 +257,11 @@ func (s *Snapshot) Checkout(dir string, keep func(name string) bool) error {
 		if rel, err := filepath.Rel(dir, target); err != nil || strings.HasPrefix(rel, "..") {
 			return fmt.Errorf("refusing to write %q outside %s", name, dir)
 		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
+		if parent := filepath.Dir(target); !made[parent] {
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				return err
+			}
+			made[parent] = true
 		}
 		r, err := f.Reader()
 		if err != nil {
@@ -289,7 +308,7 @@ func (s *Snapshot) At(h plumbing.Hash) error {
 	if err != nil {
 		return fmt.Errorf("commit %s is not in the fetched history: %w", h, err)
 	}
-	s.Head, s.staged = c, map[string][]byte{}
+	s.Head, s.staged, s.blobs = c, map[string][]byte{}, nil
 	return nil
 }
 
