@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gitops-resource/gitops-resource/pkg/cluster"
 	"github.com/gitops-resource/gitops-resource/pkg/manifest"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
 	"github.com/gitops-resource/gitops-resource/pkg/semver"
@@ -34,6 +35,7 @@ const (
 func kinds() map[string]resource.Kind {
 	return map[string]resource.Kind{
 		"semver":   semver.Kind(),
+		"cluster":  cluster.Kind(),
 		"manifest": manifest.Kind(),
 	}
 }

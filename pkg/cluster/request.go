@@ -1,0 +1,272 @@
+// Package cluster is the kind "cluster": deliver manifests to a Kubernetes
+// cluster and wait until they run. Mode direct applies them itself
+// (server-side apply) and waits for the rollout; modes flux and argocd
+// (to come, as siblings of direct behind the mode interface) hand over to
+// the in-cluster agent and wait for it.
+//
+// Source: kind, mode (direct), kubeconfig (inline YAML) or server + token
+// (+ certificate_authority), context, namespace, insecure_skip_tls_verify,
+// resources (check/get: ["deployment/web", "sts/prod/db"]), timeout (5m).
+//
+// put params (mode direct): path (file, dir, kustomization dir, .tar/.tgz),
+// prune, dry_run, wait (true), timeout, rollback_on_failure, restart (true
+// or a list of workloads), verify_images, revision_file.
+//
+// put, in order: load and validate every object with a server-side dry run
+// (nothing is applied when one fails); apply CRDs and Namespaces and wait
+// for them; apply the rest (field manager gitops-resource, forced), each
+// stamped with the set label and provenance annotations; record the set in
+// an inventory ConfigMap; restart; wait (watches; fail fast on broken new
+// pods and ProgressDeadlineExceeded; roll back on failure when asked);
+// prune what the set applied before and no longer has.
+//
+// check emits the live images of source.resources ("web=nginx:1.27"); get
+// waits for them and writes status.json and images.json.
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gitops-resource/gitops-resource/pkg/kube"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+)
+
+// DefaultTimeout bounds a step's apply and wait.
+const DefaultTimeout = 5 * time.Minute
+
+// The modes of the kind.
+const (
+	ModeDirect = "direct"
+	ModeFlux   = "flux"
+	ModeArgoCD = "argocd"
+)
+
+// Source configures the kind.
+type Source struct {
+	Kind                  string            `json:"kind"`
+	Mode                  string            `json:"mode"`
+	Kubeconfig            string            `json:"kubeconfig"`
+	Server                string            `json:"server"`
+	Token                 string            `json:"token"`
+	CertificateAuthority  string            `json:"certificate_authority"`
+	Context               string            `json:"context"`
+	Namespace             string            `json:"namespace"`
+	InsecureSkipTLSVerify bool              `json:"insecure_skip_tls_verify"`
+	Resources             []string          `json:"resources"`
+	Timeout               resource.Duration `json:"timeout"`
+
+	selected []Selector
+}
+
+// Version is what the kind emits.
+type Version struct {
+	Revision string `json:"revision"`
+}
+
+// Selector names one object in source.resources: kind/name or
+// kind/namespace/name (kind as in kubectl: deployment, deploy, Deployment,
+// statefulset.apps ...).
+type Selector struct {
+	Kind, Namespace, Name string
+}
+
+func (s Selector) String() string {
+	if s.Namespace != "" {
+		return s.Kind + "/" + s.Namespace + "/" + s.Name
+	}
+	return s.Kind + "/" + s.Name
+}
+
+// ParseSelector parses "kind/name" or "kind/namespace/name".
+func ParseSelector(s string) (Selector, error) {
+	parts := strings.Split(s, "/")
+	for _, p := range parts {
+		if p == "" {
+			parts = nil
+		}
+	}
+	switch len(parts) {
+	case 2:
+		return Selector{Kind: parts[0], Name: parts[1]}, nil
+	case 3:
+		return Selector{Kind: parts[0], Namespace: parts[1], Name: parts[2]}, nil
+	}
+	return Selector{}, fmt.Errorf("%q is not kind/name or kind/namespace/name (e.g. deployment/web)", s)
+}
+
+// parseSource decodes, defaults and validates the source, and registers its
+// secrets before anything can print them.
+func parseSource(in resource.Input) (*Source, error) {
+	var s Source
+	// Register secrets first, from the raw JSON, so even a source that fails
+	// to decode cannot leak them.
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(in.Request.Source, &raw) == nil {
+		for _, k := range []string{"kubeconfig", "token"} {
+			var v string
+			if json.Unmarshal(raw[k], &v) == nil {
+				in.Secrets.Add(v)
+				if k == "kubeconfig" {
+					in.Secrets.Add(kube.KubeconfigSecrets([]byte(v))...)
+				}
+			}
+		}
+	}
+	if err := resource.DecodeStrict(in.Request.Source, &s, "source"); err != nil {
+		return nil, err
+	}
+	if s.Mode == "" {
+		s.Mode = ModeDirect
+	}
+	return &s, s.validate()
+}
+
+func (s *Source) validate() error {
+	var errs []error
+	switch s.Mode {
+	case ModeDirect:
+	case ModeFlux, ModeArgoCD:
+		errs = append(errs, resource.ConfigErrorf("source.mode %q is not yet supported by this version: use mode direct", s.Mode))
+	default:
+		errs = append(errs, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", s.Mode))
+	}
+	switch {
+	case s.Kubeconfig != "" && (s.Server != "" || s.Token != "" || s.CertificateAuthority != ""):
+		errs = append(errs, resource.ConfigErrorf("source.kubeconfig and source.server/token/certificate_authority exclude each other: use one way to connect"))
+	case s.Kubeconfig == "" && s.Server == "" && s.Token == "":
+		errs = append(errs, resource.ConfigErrorf("source.kubeconfig (inline YAML) or source.server with source.token is required for kind cluster"))
+	case s.Kubeconfig == "" && s.Server == "":
+		errs = append(errs, resource.ConfigErrorf("source.server is required with source.token: the API server URL, e.g. https://host:6443"))
+	case s.Kubeconfig == "" && s.Token == "":
+		errs = append(errs, resource.ConfigErrorf("source.token is required with source.server"))
+	}
+	if s.Server != "" && !strings.HasPrefix(s.Server, "https://") && !strings.HasPrefix(s.Server, "http://") {
+		errs = append(errs, resource.ConfigErrorf("source.server %q must be a URL such as https://host:6443", s.Server))
+	}
+	if s.Context != "" && s.Kubeconfig == "" {
+		errs = append(errs, resource.ConfigErrorf("source.context selects a context of source.kubeconfig: set kubeconfig or drop context"))
+	}
+	if s.InsecureSkipTLSVerify && s.CertificateAuthority != "" {
+		errs = append(errs, resource.ConfigErrorf("source.insecure_skip_tls_verify and source.certificate_authority contradict each other: keep one"))
+	}
+	if s.Timeout < 0 {
+		errs = append(errs, resource.ConfigErrorf("source.timeout must be positive"))
+	}
+	for i, r := range s.Resources {
+		sel, err := ParseSelector(r)
+		if err != nil {
+			errs = append(errs, resource.ConfigErrorf("source.resources[%d]: %v", i, err))
+			continue
+		}
+		s.selected = append(s.selected, sel)
+	}
+	return errors.Join(errs...)
+}
+
+// client connects as the source says.
+func (s *Source) client(log io.Writer) (*kube.Client, error) {
+	opts := []kube.Option{kube.WithLog(log), kube.WithNamespace(s.Namespace)}
+	if s.Kubeconfig != "" {
+		opts = append(opts, kube.WithKubeconfig([]byte(s.Kubeconfig), s.Context))
+	} else {
+		opts = append(opts, kube.WithToken(s.Server, s.Token, []byte(s.CertificateAuthority)))
+	}
+	if s.InsecureSkipTLSVerify {
+		opts = append(opts, kube.WithInsecureSkipTLSVerify())
+	}
+	c, err := kube.New(opts...)
+	var ce kube.ConfigError
+	if errors.As(err, &ce) {
+		return nil, resource.ConfigErrorf("source.%s", ce.Msg)
+	}
+	return c, err
+}
+
+// OutParams are the params of put.
+type OutParams struct {
+	Path              string            `json:"path"`
+	Prune             bool              `json:"prune"`
+	DryRun            bool              `json:"dry_run"`
+	Wait              *bool             `json:"wait"`
+	Timeout           resource.Duration `json:"timeout"`
+	RollbackOnFailure bool              `json:"rollback_on_failure"`
+	Restart           Restart           `json:"restart"`
+	VerifyImages      bool              `json:"verify_images"`
+	RevisionFile      string            `json:"revision_file"`
+}
+
+// Restart is restart: true (every workload of the set) or a list of
+// selectors (deployment/web).
+type Restart struct {
+	All      bool
+	Selected []Selector
+}
+
+// UnmarshalJSON accepts a bool or a list of strings.
+func (r *Restart) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &r.All); err == nil {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return resource.ConfigErrorf("params.restart: expected true or a list such as [deployment/web]")
+	}
+	for _, s := range list {
+		sel, err := ParseSelector(s)
+		if err != nil {
+			return resource.ConfigErrorf("params.restart: %v", err)
+		}
+		r.Selected = append(r.Selected, sel)
+	}
+	return nil
+}
+
+func (r Restart) any() bool { return r.All || len(r.Selected) > 0 }
+
+func parseOutParams(in resource.Input) (*OutParams, error) {
+	var p OutParams
+	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
+		return nil, err
+	}
+	return &p, p.validate()
+}
+
+func (p *OutParams) validate() error {
+	var errs []error
+	if p.Path == "" {
+		errs = append(errs, resource.ConfigErrorf("params.path is required for put to kind cluster (mode direct): a YAML file or a dir of manifests in the build dir"))
+	}
+	if p.Timeout < 0 {
+		errs = append(errs, resource.ConfigErrorf("params.timeout must be positive"))
+	}
+	if p.DryRun && (p.RollbackOnFailure || p.Restart.any() || p.Prune) {
+		errs = append(errs, resource.ConfigErrorf("params.dry_run changes nothing: it cannot be combined with prune, restart or rollback_on_failure"))
+	}
+	if p.Wait != nil && !*p.Wait && (p.RollbackOnFailure || p.VerifyImages) {
+		errs = append(errs, resource.ConfigErrorf("params.rollback_on_failure and params.verify_images need wait: true"))
+	}
+	return errors.Join(errs...)
+}
+
+func (p *OutParams) wait() bool { return p.Wait == nil || *p.Wait }
+
+// InParams are the params of get.
+type InParams struct {
+	Timeout resource.Duration `json:"timeout"`
+}
+
+func parseInParams(in resource.Input) (*InParams, error) {
+	var p InParams
+	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
+		return nil, err
+	}
+	if p.Timeout < 0 {
+		return nil, resource.ConfigErrorf("params.timeout must be positive")
+	}
+	return &p, nil
+}

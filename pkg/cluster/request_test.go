@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+)
+
+func input(t *testing.T, source, params string) resource.Input {
+	t.Helper()
+	req := resource.Request{Source: json.RawMessage(source)}
+	if params != "" {
+		req.Params = json.RawMessage(params)
+	}
+	return resource.Input{Request: req, Secrets: &resource.Redactor{}}
+}
+
+const kc = `"kubeconfig": "apiVersion: v1\nkind: Config\n"`
+
+func TestSourceValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		source string
+		errs   []string
+	}{
+		{"kubeconfig", `{"kind": "cluster", ` + kc + `}`, nil},
+		{"server and token", `{"kind": "cluster", "server": "https://k:6443", "token": "t", "certificate_authority": "pem", "namespace": "prod", "timeout": "2m", "resources": ["deployment/web", "sts/prod/db"]}`, nil},
+		{"explicit direct", `{"kind": "cluster", "mode": "direct", ` + kc + `}`, nil},
+		{"flux not yet", `{"kind": "cluster", "mode": "flux", ` + kc + `}`, []string{`source.mode "flux" is not yet supported`}},
+		{"argocd not yet", `{"kind": "cluster", "mode": "argocd", ` + kc + `}`, []string{`source.mode "argocd" is not yet supported`}},
+		{"unknown mode", `{"kind": "cluster", "mode": "push", ` + kc + `}`, []string{`source.mode "push" is not a mode: use direct, flux or argocd`}},
+		{"no credentials", `{"kind": "cluster"}`, []string{"source.kubeconfig (inline YAML) or source.server with source.token is required for kind cluster"}},
+		{"both ways", `{"kind": "cluster", "server": "https://k", "token": "t", ` + kc + `}`, []string{"exclude each other"}},
+		{"token alone", `{"kind": "cluster", "token": "t"}`, []string{"source.server is required with source.token"}},
+		{"server alone", `{"kind": "cluster", "server": "https://k"}`, []string{"source.token is required with source.server"}},
+		{"server not a URL", `{"kind": "cluster", "server": "k:6443", "token": "t"}`, []string{`source.server "k:6443" must be a URL`}},
+		{"context without kubeconfig", `{"kind": "cluster", "server": "https://k", "token": "t", "context": "prod"}`, []string{"source.context selects a context of source.kubeconfig"}},
+		{"insecure with CA", `{"kind": "cluster", "server": "https://k", "token": "t", "certificate_authority": "pem", "insecure_skip_tls_verify": true}`, []string{"contradict"}},
+		{"bad resource", `{"kind": "cluster", ` + kc + `, "resources": ["web"]}`, []string{`source.resources[0]: "web" is not kind/name`}},
+		{"typo", `{"kind": "cluster", ` + kc + `, "namespce": "x"}`, []string{`unknown key "namespce" (did you mean "namespace"?)`}},
+		{"bad timeout", `{"kind": "cluster", ` + kc + `, "timeout": "soon"}`, []string{"source.timeout"}},
+		{"several at once", `{"kind": "cluster", "mode": "flux", "token": "t", "resources": ["x"]}`, []string{"not yet supported", "source.server is required", "source.resources[0]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseSource(input(t, tt.source, ""))
+			if len(tt.errs) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.True(t, resource.IsConfigError(err), "config errors are terminal")
+			for _, e := range tt.errs {
+				require.ErrorContains(t, err, e)
+			}
+		})
+	}
+}
+
+func TestSecretsAreRegisteredBeforeDecoding(t *testing.T) {
+	in := input(t, `{"kind": "cluster", "token": "tok-0123456789abcdef", "kubeconfig": "users: [{name: u, user: {token: inner-secret-token-0123}}]", "bogus": 1}`, "")
+	_, err := parseSource(in)
+	require.Error(t, err)
+	require.Equal(t, "a [redacted] b", in.Secrets.String("a tok-0123456789abcdef b"))
+	require.NotContains(t, in.Secrets.String("users: [{name: u, user: {token: inner-secret-token-0123}}]"), "inner-secret-token-0123")
+}
+
+func TestOutParamsValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		params string
+		errs   []string
+		check  func(t *testing.T, p *OutParams)
+	}{
+		{"minimal", `{"path": "config"}`, nil, func(t *testing.T, p *OutParams) {
+			require.True(t, p.wait(), "wait defaults to true")
+		}},
+		{"everything", `{"path": "config", "prune": true, "wait": true, "timeout": "10m", "rollback_on_failure": true, "restart": true, "verify_images": true, "revision_file": "config/.git/ref"}`, nil,
+			func(t *testing.T, p *OutParams) { require.True(t, p.Restart.All) }},
+		{"restart list", `{"path": "c", "restart": ["deployment/web", "sts/prod/db"]}`, nil, func(t *testing.T, p *OutParams) {
+			require.Equal(t, []Selector{{"deployment", "", "web"}, {"sts", "prod", "db"}}, p.Restart.Selected)
+		}},
+		{"no wait", `{"path": "c", "wait": false}`, nil, func(t *testing.T, p *OutParams) { require.False(t, p.wait()) }},
+		{"path required", `{}`, []string{"params.path is required"}, nil},
+		{"bad restart", `{"path": "c", "restart": "yes"}`, []string{"params.restart: expected true or a list"}, nil},
+		{"dry run with prune", `{"path": "c", "dry_run": true, "prune": true}`, []string{"params.dry_run changes nothing"}, nil},
+		{"rollback without wait", `{"path": "c", "wait": false, "rollback_on_failure": true}`, []string{"need wait: true"}, nil},
+		{"typo", `{"path": "c", "dryrun": true}`, []string{`unknown key "dryrun" (did you mean "dry_run"?)`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := parseOutParams(input(t, `{}`, tt.params))
+			if len(tt.errs) == 0 {
+				require.NoError(t, err)
+				tt.check(t, p)
+				return
+			}
+			require.Error(t, err)
+			for _, e := range tt.errs {
+				require.ErrorContains(t, err, e)
+			}
+		})
+	}
+}
+
+func TestSelectors(t *testing.T) {
+	for s, want := range map[string]Selector{
+		"deployment/web":      {"deployment", "", "web"},
+		"deploy/prod/web":     {"deploy", "prod", "web"},
+		"statefulset.apps/db": {"statefulset.apps", "", "db"},
+	} {
+		got, err := ParseSelector(s)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{"web", "a/b/c/d", "/web", "deployment/"} {
+		_, err := ParseSelector(bad)
+		require.Error(t, err, bad)
+	}
+	for sel, kind := range map[string]string{"deploy": "Deployment", "deployments": "Deployment", "Deployment": "Deployment", "sts": "StatefulSet", "daemonset.apps": "DaemonSet"} {
+		require.True(t, kindMatches(sel, kind), sel)
+	}
+	require.False(t, kindMatches("deploy", "StatefulSet"))
+}

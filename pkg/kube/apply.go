@@ -1,0 +1,425 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/util/retry"
+)
+
+// applyConcurrency bounds parallel apply requests.
+const applyConcurrency = 8
+
+// backoff retries idempotent requests (apply, get) on transient failures:
+// 4 attempts over about 1.5s, jittered.
+var backoff = wait.Backoff{Steps: 4, Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.5}
+
+// transient errors may succeed when tried again.
+func transient(err error) bool {
+	switch {
+	case apierrors.IsTooManyRequests(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
+		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsConflict(err):
+		return true
+	}
+	return utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err) || utilnet.IsProbableEOF(err)
+}
+
+// Change is what an apply did (or, dry, would do) to one object.
+type Change string
+
+// The changes an apply reports.
+const (
+	Created    Change = "created"
+	Configured Change = "configured"
+	Unchanged  Change = "unchanged"
+)
+
+// Result is one applied object.
+type Result struct {
+	Ref    string
+	Change Change
+	Live   *unstructured.Unstructured // the server's answer
+	Diff   []string                   // dry run: field paths that would change
+}
+
+// mapping finds the resource of obj's kind, refreshing discovery once when
+// the kind is unknown (it may come from a CRD applied a moment ago).
+func (c *Client) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
+	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		c.mapper.Reset()
+		m, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, &APIError{Op: "find the resource type of", Object: fmt.Sprintf("kind %s in apiVersion %s", gvk.Kind, gvk.GroupVersion()),
+				Host: c.host, Err: unknownKindError{c.host},
+				Hint: "is its CRD installed (or part of the set), and the apiVersion right?"}
+		}
+		return nil, c.explain("discover", "the API resources", "list", "API groups", "", err)
+	}
+	return m, nil
+}
+
+func (c *Client) resourceFor(m *meta.RESTMapping, ns string) dynamic.ResourceInterface {
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.dyn.Resource(m.Resource).Namespace(ns)
+	}
+	return c.dyn.Resource(m.Resource)
+}
+
+// unknownKindError: discovery found no resource for a kind.
+type unknownKindError struct{ host string }
+
+func (e unknownKindError) Error() string {
+	return "the API server " + e.host + " does not serve it"
+}
+
+// IsUnknownKind reports whether err is about a kind the server does not serve.
+func IsUnknownKind(err error) bool {
+	var e unknownKindError
+	return errors.As(err, &e)
+}
+
+// Normalize sets the namespace of namespaced objects that name none to the
+// client's namespace and clears it on cluster-scoped ones. Kinds the server
+// does not serve yet must be defined by a CRD in objs; any other unknown
+// kind is an error naming the kind and apiVersion.
+func (c *Client) Normalize(objs []*unstructured.Unstructured) error {
+	crds := map[schema.GroupKind]bool{} // group kind → namespaced
+	for _, o := range objs {
+		if groupKind(o) == gkCRD {
+			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+			crds[schema.GroupKind{Group: group, Kind: kind}] = scope != "Cluster"
+		}
+	}
+	var errs []error
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		namespaced, fromCRD := crds[gvk.GroupKind()]
+		if !fromCRD {
+			m, err := c.mapping(gvk)
+			if err != nil {
+				if Unreachable(err) || isAuthError(err) {
+					return err
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", Ref(o), err))
+				continue
+			}
+			namespaced = m.Scope.Name() == meta.RESTScopeNameNamespace
+		}
+		switch {
+		case namespaced && o.GetNamespace() == "":
+			o.SetNamespace(c.namespace)
+		case !namespaced:
+			o.SetNamespace("")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isAuthError(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && (e.Code == 401 || e.Code == 403)
+}
+
+// Phases splits objs into what must exist first (CRDs and Namespaces) and
+// the rest, keeping the order within each.
+func Phases(objs []*unstructured.Unstructured) (first, rest []*unstructured.Unstructured) {
+	for _, o := range objs {
+		switch groupKind(o) {
+		case gkCRD, gkNamespace:
+			first = append(first, o)
+		default:
+			rest = append(rest, o)
+		}
+	}
+	return first, rest
+}
+
+// ApplyOne server-side applies obj (force: this resource owns what it
+// applies), or only validates it with dryRun.
+func (c *Client) ApplyOne(ctx context.Context, obj *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
+	return c.applyAs(ctx, obj, dryRun, c.fieldManager)
+}
+
+func (c *Client) applyAs(ctx context.Context, obj *unstructured.Unstructured, dryRun bool, manager string) (*unstructured.Unstructured, error) {
+	op := "apply"
+	if dryRun {
+		op = "dry-run apply"
+	}
+	m, err := c.mapping(obj.GroupVersionKind())
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, Ref(obj), err)
+	}
+	data, err := obj.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: encode: %w", op, Ref(obj), err)
+	}
+	force := true
+	opts := metav1.PatchOptions{FieldManager: manager, Force: &force}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var live *unstructured.Unstructured
+	err = retry.OnError(backoff, transient, func() (err error) {
+		live, err = c.resourceFor(m, obj.GetNamespace()).Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
+		return err
+	})
+	if err != nil {
+		return nil, c.explain(op, Ref(obj), "patch", m.Resource.GroupResource().String(), obj.GetNamespace(), err)
+	}
+	return live, nil
+}
+
+// Get reads the live state of obj, or nil when it does not exist.
+func (c *Client) Get(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	m, err := c.mapping(obj.GroupVersionKind())
+	if err != nil {
+		return nil, err
+	}
+	var live *unstructured.Unstructured
+	err = retry.OnError(backoff, transient, func() (err error) {
+		live, err = c.resourceFor(m, obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, c.explain("get", Ref(obj), "get", m.Resource.GroupResource().String(), obj.GetNamespace(), err)
+	}
+	return live, nil
+}
+
+// Delete deletes obj (background propagation); a missing object is fine.
+func (c *Client) Delete(ctx context.Context, obj *unstructured.Unstructured) error {
+	m, err := c.mapping(obj.GroupVersionKind())
+	if err != nil {
+		return err
+	}
+	policy := metav1.DeletePropagationBackground
+	err = c.resourceFor(m, obj.GetNamespace()).Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return c.explain("delete", Ref(obj), "delete", m.Resource.GroupResource().String(), obj.GetNamespace(), err)
+}
+
+// each runs fn over objs with bounded concurrency, collecting results in
+// order and every error (not just the first).
+func each[T any](ctx context.Context, objs []*unstructured.Unstructured, fn func(context.Context, *unstructured.Unstructured) (T, error)) ([]T, error) {
+	out := make([]T, len(objs))
+	errs := make([]error, len(objs))
+	var g errgroup.Group
+	g.SetLimit(applyConcurrency)
+	for i, o := range objs {
+		g.Go(func() error {
+			out[i], errs[i] = fn(ctx, o)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out, errors.Join(errs...)
+}
+
+// Validate dry-runs every object on the server. Objects that cannot be
+// validated yet, because their namespace or CRD is created by first, are
+// returned as deferred. Any other failure is returned, naming each object.
+func (c *Client) Validate(ctx context.Context, objs, first []*unstructured.Unstructured) (dry map[*unstructured.Unstructured]*unstructured.Unstructured, deferred []*unstructured.Unstructured, err error) {
+	newNS, newKinds := map[string]bool{}, map[schema.GroupKind]bool{}
+	for _, o := range first {
+		switch groupKind(o) {
+		case gkNamespace:
+			newNS[o.GetName()] = true
+		case gkCRD:
+			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+			newKinds[schema.GroupKind{Group: group, Kind: kind}] = true
+		}
+	}
+	var mu sync.Mutex
+	dry = map[*unstructured.Unstructured]*unstructured.Unstructured{}
+	_, err = each(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (struct{}, error) {
+		res, err := c.ApplyOne(ctx, o, true)
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			dry[o] = res
+			return struct{}{}, nil
+		}
+		var ae *APIError
+		missingNS := errors.As(err, &ae) && apierrors.IsNotFound(ae.Err) && newNS[o.GetNamespace()]
+		if newKinds[groupKind(o)] || missingNS {
+			deferred = append(deferred, o)
+			return struct{}{}, nil
+		}
+		return struct{}{}, err
+	})
+	return dry, deferred, err
+}
+
+// ApplyAll applies objs concurrently and reports what changed, given the
+// dry-run results of the validation (nil when unknown).
+func (c *Client) ApplyAll(ctx context.Context, objs []*unstructured.Unstructured, dry map[*unstructured.Unstructured]*unstructured.Unstructured) ([]Result, error) {
+	return each(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (Result, error) {
+		live, err := c.ApplyOne(ctx, o, false)
+		if err != nil {
+			return Result{Ref: Ref(o)}, err
+		}
+		r := Result{Ref: Ref(o), Live: live, Change: Configured}
+		if d, ok := dry[o]; ok {
+			switch {
+			case d.GetResourceVersion() == "" || d.GetUID() != live.GetUID():
+				r.Change = Created
+			case d.GetResourceVersion() == live.GetResourceVersion():
+				r.Change = Unchanged
+			}
+		}
+		return r, nil
+	})
+}
+
+// Plan dry-runs objs and compares each with its live state: what an apply
+// would create or change, field by field.
+func (c *Client) Plan(ctx context.Context, objs []*unstructured.Unstructured, dry map[*unstructured.Unstructured]*unstructured.Unstructured) ([]Result, error) {
+	return each(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (Result, error) {
+		r := Result{Ref: Ref(o)}
+		d, ok := dry[o]
+		if !ok {
+			r.Change = Created // its namespace or CRD does not exist yet
+			return r, nil
+		}
+		live, err := c.Get(ctx, o)
+		if err != nil {
+			return r, err
+		}
+		r.Live = d
+		if live == nil {
+			r.Change = Created
+			return r, nil
+		}
+		r.Diff = Diff(comparable(live), comparable(d))
+		r.Change = Unchanged
+		if len(r.Diff) > 0 {
+			r.Change = Configured
+		}
+		return r, nil
+	})
+}
+
+// volatile are fields that differ between any two reads or builds.
+var volatile = [][]string{
+	{"metadata", "managedFields"}, {"metadata", "resourceVersion"}, {"metadata", "generation"},
+	{"metadata", "uid"}, {"metadata", "creationTimestamp"}, {"status"},
+	{"metadata", "annotations", AnnotationBuildURL}, {"metadata", "annotations", AnnotationLastApplied},
+}
+
+func comparable(obj *unstructured.Unstructured) map[string]any {
+	c := obj.DeepCopy().Object
+	for _, p := range volatile {
+		unstructured.RemoveNestedField(c, p...)
+	}
+	return c
+}
+
+// Diff lists the paths where a and b differ, as "path: old → new".
+func Diff(a, b any) []string {
+	var out []string
+	diffInto(&out, "", a, b)
+	sort.Strings(out)
+	return out
+}
+
+func diffInto(out *[]string, path string, a, b any) {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		for k, av := range am {
+			diffInto(out, join(path, k), av, bm[k])
+		}
+		for k, bv := range bm {
+			if _, ok := am[k]; !ok {
+				diffInto(out, join(path, k), nil, bv)
+			}
+		}
+		return
+	}
+	as, aok := a.([]any)
+	bs, bok := b.([]any)
+	if aok && bok && len(as) == len(bs) {
+		for i := range as {
+			diffInto(out, fmt.Sprintf("%s[%d]", path, i), as[i], bs[i])
+		}
+		return
+	}
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		*out = append(*out, fmt.Sprintf("%s: %s → %s", path, short(a), short(b)))
+	}
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func short(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	s := fmt.Sprint(v)
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+// Resolve finds the object a kubectl-style kind names ("deployment",
+// "deploy", "Deployment", "statefulsets.apps") in namespace (the client's
+// when empty), as an object reference to Get or Wait on.
+func (c *Client) Resolve(kind, namespace, name string) (*unstructured.Unstructured, error) {
+	gr := schema.ParseGroupResource(strings.ToLower(kind))
+	expander := restmapper.NewShortcutExpander(c.mapper, c.disc, nil)
+	gvk, err := expander.KindFor(gr.WithVersion(""))
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("%s/%s: the API server %s serves no kind %q: use a kind such as deployment, statefulset or daemonset", kind, name, c.host, kind)
+		}
+		return nil, c.explain("discover", "the API resources", "list", "API groups", "", err)
+	}
+	m, err := c.mapping(gvk)
+	if err != nil {
+		return nil, err
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	obj.SetName(name)
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		if namespace == "" {
+			namespace = c.namespace
+		}
+		obj.SetNamespace(namespace)
+	}
+	return obj, nil
+}
