@@ -24,14 +24,19 @@ var (
 	buildErr  error
 )
 
-// Main builds the binaries, runs the tests and removes the binaries. Call it
-// from TestMain.
+// Main runs the tests and then removes the binaries built for them. Call it
+// from TestMain; a TestMain that does more calls Cleanup itself.
 func Main(m *testing.M) {
 	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the binaries built by Binaries, if any.
+func Cleanup() {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
-	os.Exit(code)
 }
 
 // Binaries returns a dir holding check, in and out: one binary, hard-linked

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,12 +30,10 @@ import (
 )
 
 // The control plane shared by the package's tests (Full mode: pods really
-// roll out on a kwok node), and the binaries' dir, removed at the end.
+// roll out on a kwok node).
 var (
 	kubeEnv  *kubetest.Env
 	kubeSkip error
-	binMu    sync.Mutex
-	binDir   string
 )
 
 func TestMain(m *testing.M) {
@@ -61,9 +58,7 @@ func TestMain(m *testing.M) {
 			code = max(code, 1)
 		}
 	}
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	rt.Cleanup()
 	os.Exit(code)
 }
 
@@ -72,9 +67,7 @@ func cluster(t testing.TB) *kubetest.Env {
 	if kubeEnv == nil {
 		t.Skipf("kubetest: %v (build the binaries with hack/k8s-build.sh)", kubeSkip)
 	}
-	binMu.Lock()
-	binDir = rt.Binaries(t)
-	binMu.Unlock()
+	rt.Binaries(t)
 	return kubeEnv
 }
 
