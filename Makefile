@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: test deps tools build image-layout demo cluster bench fmt vet
+.PHONY: test deps tools tools-k8s tools-agents build demo cluster bench fmt vet
 
 ## test: install what the tests need, build the test tools once, run every test.
 test: deps tools vet
@@ -15,8 +15,12 @@ deps:
 
 ## tools: the Kubernetes control plane and the Flux and Argo CD agents for the tests, built once
 ## per machine from Go modules (cached by each tools module's go.sum).
-tools:
+tools: tools-k8s tools-agents
+
+tools-k8s:
 	@hack/k8s-build.sh >/dev/null
+
+tools-agents:
 	@hack/agents-build.sh >/dev/null
 
 vet:
@@ -29,12 +33,13 @@ build:
 	ln -f $(BIN)/check $(BIN)/in
 	ln -f $(BIN)/check $(BIN)/out
 
-## demo: run the main job end to end on embedded servers, printing each step.
-demo: deps
+## demo: run the push-style delivery job end to end on embedded servers (git, registry,
+## control plane, all on 127.0.0.1), printing each step.
+demo: deps tools-k8s
 	$(GO) test -count=1 -v -run 'TestDemo' ./e2e/demo/
 
 ## cluster: start the local control plane and print its KUBECONFIG; Ctrl-C stops it.
-cluster: tools
+cluster: tools-k8s
 	@hack/cluster.sh
 
 fmt:
