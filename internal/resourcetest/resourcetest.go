@@ -176,3 +176,28 @@ func (r Result) NoSecrets(t testing.TB, secrets ...string) {
 		}
 	}
 }
+
+// Response is what in and out print on stdout.
+type Response struct {
+	Version  map[string]string   `json:"version"`
+	Metadata []map[string]string `json:"metadata"`
+}
+
+// Meta returns every value of the metadata field name, in order.
+func (r Response) Meta(name string) []string {
+	var out []string
+	for _, m := range r.Metadata {
+		if m["name"] == name {
+			out = append(out, m["value"])
+		}
+	}
+	return out
+}
+
+// Meta1 returns the first value of the metadata field name, or "".
+func (r Response) Meta1(name string) string {
+	if v := r.Meta(name); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

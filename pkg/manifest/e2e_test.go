@@ -29,21 +29,6 @@ import (
 
 func TestMain(m *testing.M) { rt.Main(m) }
 
-type response struct {
-	Version  map[string]string   `json:"version"`
-	Metadata []map[string]string `json:"metadata"`
-}
-
-func (r response) meta(name string) []string {
-	var out []string
-	for _, m := range r.Metadata {
-		if m["name"] == name {
-			out = append(out, m["value"])
-		}
-	}
-	return out
-}
-
 const (
 	digestA = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	digestB = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -80,15 +65,15 @@ func (f *fixture) source(extra map[string]any) map[string]any {
 	return s
 }
 
-func (f *fixture) put(t *testing.T, src, params map[string]any) (response, rt.Result) {
+func (f *fixture) put(t *testing.T, src, params map[string]any) (rt.Response, rt.Result) {
 	t.Helper()
 	return f.putIn(t, t.TempDir(), src, params)
 }
 
-func (f *fixture) putIn(t *testing.T, dir string, src, params map[string]any) (response, rt.Result) {
+func (f *fixture) putIn(t *testing.T, dir string, src, params map[string]any) (rt.Response, rt.Result) {
 	t.Helper()
 	res := rt.Run(t, "out", dir, map[string]any{"source": src, "params": params}, rt.Env("deploy", "3"))
-	var out response
+	var out rt.Response
 	if res.Code == 0 {
 		res.OK(t, &out)
 	}
@@ -447,10 +432,10 @@ func TestInWritesTreeImagesAndArchive(t *testing.T) {
 	fx.srv.Commit(t, "deploy", "main", map[string]string{"apps/d.yaml": "spec:\n  containers:\n  - name: a\n    image: acme/a:2.0\n"}, "bump")
 	src := fx.source(map[string]any{"paths": []string{"apps"}})
 	dir := t.TempDir()
-	var out response
+	var out rt.Response
 	rt.Run(t, "in", dir, map[string]any{"source": src, "version": map[string]string{"ref": first}, "params": map[string]any{"archive": true}}, nil).OK(t, &out)
 	require.Equal(t, first, out.Version["ref"])
-	require.Equal(t, []string{"seed"}, out.meta("message"))
+	require.Equal(t, []string{"seed"}, out.Meta("message"))
 	ref, err := os.ReadFile(filepath.Join(dir, ".git", "ref"))
 	require.NoError(t, err)
 	require.Equal(t, first, strings.TrimSpace(string(ref)))

@@ -17,20 +17,6 @@ import (
 
 func TestMain(m *testing.M) { rt.Main(m) }
 
-type response struct {
-	Version  map[string]string   `json:"version"`
-	Metadata []map[string]string `json:"metadata"`
-}
-
-func (r response) meta(name string) string {
-	for _, m := range r.Metadata {
-		if m["name"] == name {
-			return m["value"]
-		}
-	}
-	return ""
-}
-
 func source(extra map[string]any) map[string]any {
 	s := map[string]any{"kind": "semver", "branch": "version", "file": "version"}
 	for k, v := range extra {
@@ -50,11 +36,11 @@ func TestFileDriverOverHTTP(t *testing.T) {
 	rt.Run(t, "check", "", map[string]any{"source": src}, nil).OK(t, &versions)
 	require.Equal(t, []map[string]string{{"number": "1.0.0"}}, versions, "no file yet: initial_version")
 
-	var out response
+	var out rt.Response
 	rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"bump": "minor", "pre": "rc"}}, env).OK(t, &out)
 	require.Equal(t, "1.1.0-rc.1", out.Version["number"])
-	require.Equal(t, srv.Tip(t, "app", "version"), out.meta("commit"))
-	require.Equal(t, "https://ci.example.com/teams/main/pipelines/app/jobs/release/builds/7", out.meta("build_url"))
+	require.Equal(t, srv.Tip(t, "app", "version"), out.Meta1("commit"))
+	require.Equal(t, "https://ci.example.com/teams/main/pipelines/app/jobs/release/builds/7", out.Meta1("build_url"))
 	content, ok := srv.ReadFile(t, "app", "version", "version")
 	require.True(t, ok)
 	require.Equal(t, "1.1.0-rc.1", content)
@@ -65,7 +51,7 @@ func TestFileDriverOverHTTP(t *testing.T) {
 
 	rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"pre": "rc"}}, env).OK(t, &out)
 	require.Equal(t, "1.1.0-rc.2", out.Version["number"])
-	require.Equal(t, "1.1.0-rc.1", out.meta("previous_number"))
+	require.Equal(t, "1.1.0-rc.1", out.Meta1("previous_number"))
 
 	rt.Run(t, "check", "", map[string]any{"source": src, "version": map[string]string{"number": "1.1.0-rc.1"}}, nil).OK(t, &versions)
 	require.Equal(t, []map[string]string{{"number": "1.1.0-rc.2"}}, versions)
@@ -99,7 +85,7 @@ func TestFileDriverOverSSHWithPassphrase(t *testing.T) {
 		"uri": srv.SSHURL("app"), "private_key": key, "private_key_passphrase": "s3cret-passphrase",
 		"known_hosts": srv.KnownHosts(),
 	})
-	var out response
+	var out rt.Response
 	res := rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"bump": "patch"}}, nil)
 	res.OK(t, &out)
 	res.NoSecrets(t, key, "s3cret-passphrase")
@@ -139,7 +125,7 @@ func TestConcurrentBumpsAllLand(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					var out response
+					var out rt.Response
 					rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"bump": "patch"}}, nil).OK(t, &out)
 					got[i] = out.Version["number"]
 				}()
@@ -183,7 +169,7 @@ func TestTagsDriverMonorepoLines(t *testing.T) {
 	rt.Run(t, "check", "", map[string]any{"source": src}, nil).OK(t, &versions)
 	require.Equal(t, []map[string]string{{"number": "1.4.0"}}, versions, "web/ tags are another line")
 
-	var out response
+	var out rt.Response
 	rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"bump": "auto"}}, nil).OK(t, &out)
 	require.Equal(t, "1.5.0", out.Version["number"], "a feat since the last tag is a minor bump")
 	tags := srv.Tags(t, "mono")
@@ -208,7 +194,7 @@ func TestAutoBumpFromConventionalCommitsOnFileBranch(t *testing.T) {
 	srv.Commit(t, "app", "main", map[string]string{"a.go": "a"}, "fix: a")
 	srv.Commit(t, "app", "main", map[string]string{"b.go": "b"}, "feat!: new config format")
 	src := source(map[string]any{"uri": srv.HTTPURL("app"), "branch": "main", "file": "VERSION"})
-	var out response
+	var out rt.Response
 	rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"bump": "auto"}}, nil).OK(t, &out)
 	require.Equal(t, "1.0.0", out.Version["number"])
 	rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"bump": "auto"}}, nil).OK(t, &out)
