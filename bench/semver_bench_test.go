@@ -29,8 +29,10 @@ func BenchmarkSemver(b *testing.B) {
 	source := map[string]any{"kind": "semver", "uri": url, "branch": "version", "file": "version"}
 
 	b.Run("check", func(b *testing.B) {
+		var peak int64
+		defer func() { reportPeak(b, peak) }()
 		for b.Loop() {
-			rt.Run(b, "check", "", map[string]any{"source": source}, nil).OK(b, nil)
+			run(b, &peak, "check", "", map[string]any{"source": source})
 		}
 	})
 	// The least the git CLI does to read one file at a branch tip.
@@ -45,8 +47,10 @@ func BenchmarkSemver(b *testing.B) {
 	})
 	b.Run("out", func(b *testing.B) {
 		req := map[string]any{"source": source, "params": map[string]any{"bump": "patch"}}
+		var peak int64
+		defer func() { reportPeak(b, peak) }()
 		for b.Loop() {
-			rt.Run(b, "out", b.TempDir(), req, nil).OK(b, nil)
+			run(b, &peak, "out", b.TempDir(), req)
 		}
 	})
 	// clone --depth 1, edit, commit, push.

@@ -7,6 +7,7 @@ command -v git >/dev/null || need+=(git)
 [ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ] || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
 command -v file >/dev/null || need+=(file)
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

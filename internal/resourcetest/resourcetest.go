@@ -120,6 +120,7 @@ func RunContext(ctx context.Context, t testing.TB, verb, dir string, request any
 	}
 	err = cmd.Run()
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+
 	if exit, ok := err.(*exec.ExitError); ok {
 		res.Code = exit.ExitCode()
 	} else if err != nil {
