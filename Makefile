@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: test deps tools tools-k8s tools-agents build demo cluster bench fmt vet
+.PHONY: test deps tools tools-k8s tools-agents tools-concourse build demo cluster bench fmt vet
 
 ## test: install what the tests need, build the test tools once, run every test.
 test: deps tools vet
@@ -13,15 +13,19 @@ test: deps tools vet
 deps:
 	@hack/deps.sh
 
-## tools: the Kubernetes control plane and the Flux and Argo CD agents for the tests, built once
-## per machine from Go modules (cached by each tools module's go.sum).
-tools: tools-k8s tools-agents
+## tools: the Kubernetes control plane, the Flux and Argo CD agents and Concourse (web, worker,
+## fly, registry-image) for the tests, built once per machine from Go modules (cached by each
+## tools module's go.sum).
+tools: tools-k8s tools-agents tools-concourse
 
 tools-k8s:
 	@hack/k8s-build.sh >/dev/null
 
 tools-agents:
 	@hack/agents-build.sh >/dev/null
+
+tools-concourse:
+	@hack/concourse-build.sh >/dev/null
 
 vet:
 	$(GO) vet ./...

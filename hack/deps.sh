@@ -8,6 +8,18 @@ command -v git >/dev/null || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
 command -v file >/dev/null || need+=(file)
 [ -x /usr/bin/time ] || need+=(time)
+# The real-Concourse end-to-end suite (e2e/concourse): container runtime,
+# network tools, a task image, and Concourse's database.
+for c in containerd runc iptables busybox curl ip nsenter; do
+  command -v "$c" >/dev/null || case $c in
+    busybox) need+=(busybox-static) ;;
+    ip) need+=(iproute2) ;;
+    nsenter) need+=(util-linux) ;;
+    *) need+=("$c") ;;
+  esac
+done
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

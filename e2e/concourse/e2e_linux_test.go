@@ -1,0 +1,375 @@
+package concourse
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitops-resource/gitops-resource/internal/gittest"
+	"github.com/gitops-resource/gitops-resource/internal/image"
+	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
+	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+)
+
+// The image the config repo deploys; the pipeline writes the new tag.
+const webRepository = "registry.example.com/acme/web"
+
+// stack is a Concourse started by stack.sh up.
+type stack struct {
+	script, work string
+	env          map[string]string
+}
+
+// run runs args inside the stack's network namespace and returns stdout
+// and stderr together.
+func (s *stack) run(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.script, append([]string{"exec", s.work}, args...)...)
+	cmd.Dir = s.work
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// fly runs fly against the stack's web, logged in as test.
+func (s *stack) fly(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := s.run(ctx, append([]string{s.env["FLY"], "-t", "e2e"}, args...)...)
+	if err != nil {
+		t.Fatalf("fly %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// needRuntime fails (CI) or skips the test when the machine cannot run the
+// stack: root, Debian packages, the concourse build.
+func needRuntime(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		missing(t, "the Concourse end-to-end test needs root (network namespace, containerd, mounts)")
+	}
+	var lack []string
+	for _, c := range []string{"containerd", "runc", "iptables", "nsenter", "setpriv", "curl", "git"} {
+		if _, err := exec.LookPath(c); err != nil {
+			lack = append(lack, c)
+		}
+	}
+	for _, f := range []string{"/usr/lib/cni/bridge", "/bin/busybox"} {
+		if _, err := os.Stat(f); err != nil {
+			lack = append(lack, f)
+		}
+	}
+	if pg, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres"); len(pg) == 0 {
+		lack = append(lack, "postgres")
+	}
+	if len(lack) > 0 {
+		missing(t, "the Concourse end-to-end test lacks %s: apt-get install containerd runc iptables containernetworking-plugins busybox-static postgresql curl git", strings.Join(lack, ", "))
+	}
+	if bin, why := concourseBin(false); bin == "" {
+		missing(t, "concourse is not built: run `nice -n 10 hack/concourse-build.sh` (~11 min cold)\n%s", why)
+	}
+}
+
+// startStack runs stack.sh up in a fresh work dir; the stack is torn down
+// (processes, containers, mounts, namespace, work dir) when the test ends,
+// passed or not.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	// One stack per machine (Concourse fixes the containerd socket): test
+	// processes take turns. The lock goes with the process, however it ends.
+	lock, err := os.OpenFile("/run/gitops-concourse-e2e.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	require.NoError(t, err)
+	t.Cleanup(func() { lock.Close() })
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Logf("another test process runs a Concourse stack; waiting for it")
+		require.NoError(t, syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
+	}
+	// Not t.TempDir: stack.sh down removes it after unmounting what the
+	// worker mounted under it, and postgres (another user) must reach it.
+	work, err := os.MkdirTemp("", "gitops-concourse-e2e-")
+	require.NoError(t, err)
+	s := &stack{script: filepath.Join(repoRoot(), "e2e", "concourse", "stack.sh"), work: work, env: map[string]string{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"web", "worker"} {
+				if b, err := os.ReadFile(filepath.Join(work, "logs", name+".log")); err == nil {
+					t.Logf("── last of %s.log:\n%s", name, tail(string(b), 40))
+				}
+			}
+		}
+		out, err := exec.Command(s.script, "down", work).CombinedOutput()
+		if err != nil {
+			t.Errorf("stack.sh down: %v\n%s", err, out)
+		}
+	})
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), s.script, "up", work)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("stack.sh up: %v\n%s%s", err, stderr.String(), tail(readFile(filepath.Join(work, "logs", "web.log")), 30))
+	}
+	t.Logf("%s", strings.TrimSpace(stderr.String()))
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			s.env[k] = v
+		}
+	}
+	for _, k := range []string{"NETNS", "REGISTRY", "GATEWAY", "FLY"} {
+		if s.env[k] == "" {
+			t.Fatalf("stack.sh up printed no %s:\n%s", k, stdout.String())
+		}
+	}
+	return s
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// exposeIn makes target (host:port in this process's namespace) reachable
+// from the stack's containers at GATEWAY:<port>, and returns that address.
+func exposeIn(t *testing.T, s *stack, target string) string {
+	t.Helper()
+	ln, err := listenIn(s.env["NETNS"], net.JoinHostPort(s.env["GATEWAY"], "0"))
+	require.NoError(t, err)
+	t.Cleanup(forward(ln, target))
+	return ln.Addr().String()
+}
+
+// push writes img as a tarball and pushes it with crane inside the
+// namespace, where the registry listens.
+func push(t *testing.T, s *stack, img v1.Image, ref string) {
+	t.Helper()
+	tag, err := name.NewTag(ref, name.Insecure)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "image.tar")
+	require.NoError(t, tarball.WriteToFile(file, tag, img))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	crane := filepath.Join(filepath.Dir(s.env["FLY"]), "crane")
+	if out, err := s.run(ctx, crane, "push", "--insecure", file, ref); err != nil {
+		t.Fatalf("crane push %s: %v\n%s", ref, err, out)
+	}
+}
+
+// busyboxImage is the task image: busybox-static as /bin/busybox and /bin/sh.
+func busyboxImage(t *testing.T) v1.Image {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []string{"bin/", "etc/", "tmp/"} {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755}))
+	}
+	require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb))}))
+	_, err = tw.Write(bb)
+	require.NoError(t, err)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/sh", Linkname: "busybox", Mode: 0o777}))
+	require.NoError(t, tw.Close())
+	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	require.NoError(t, err)
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	require.NoError(t, err)
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.Config.Env = []string{"PATH=/bin"}
+	img, err = mutate.ConfigFile(img, cfg)
+	require.NoError(t, err)
+	return img
+}
+
+// resourceBinary is the binary the image carries: $GITOPS_E2E_BINARY, or
+// this tree's, built once.
+func resourceBinary(t *testing.T) string {
+	if p := os.Getenv("GITOPS_E2E_BINARY"); p != "" {
+		return p
+	}
+	return filepath.Join(rt.Binaries(t), "check")
+}
+
+// controlPlane starts a Full control plane for the cluster part, or returns
+// nil (outside CI) when its binaries are not built.
+func controlPlane(t *testing.T) *kubetest.Env {
+	t.Helper()
+	env, err := kubetest.Start(t.Context(), kubetest.Full)
+	if errors.Is(err, kubetest.ErrNoBinaries) && !inCI() {
+		t.Logf("no control plane (%v): running without the cluster put; `make tools` builds it", err)
+		return nil
+	}
+	require.NoError(t, err, "start control plane")
+	t.Cleanup(func() { env.Stop() })
+	return env
+}
+
+// kubeconfigVia rewrites the admin kubeconfig to reach the API server at
+// addr (the forwarder in the namespace), still verifying its certificate,
+// which is issued to 127.0.0.1.
+func kubeconfigVia(t *testing.T, env *kubetest.Env, addr string) string {
+	t.Helper()
+	cfg, err := clientcmd.Load(env.Kubeconfig())
+	require.NoError(t, err)
+	for _, c := range cfg.Clusters {
+		u, err := url.Parse(c.Server)
+		require.NoError(t, err)
+		c.TLSServerName = u.Hostname()
+		u.Host = addr
+		c.Server = u.String()
+	}
+	b, err := clientcmd.Write(*cfg)
+	require.NoError(t, err)
+	return string(b)
+}
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        # the tag the pipeline moves
+        image: ` + webRepository + `:0.1.0
+`
+
+// TestConcourseEndToEnd runs pipelines-examples/push-direct (without its
+// image build) on a real Concourse: the gitops image from this tree, pulled
+// from a local registry by the worker, bumps the version in a git repo,
+// writes the new tag into the config repo and, when a control plane is
+// built, applies the config and waits for the rollout.
+func TestConcourseEndToEnd(t *testing.T) {
+	needRuntime(t)
+	start := time.Now()
+	s := startStack(t)
+	upTook := time.Since(start)
+
+	// Images: ours, built from this tree the way the Dockerfile lays it
+	// out, and busybox for the task.
+	img, err := image.Build(resourceBinary(t), "/etc/ssl/certs/ca-certificates.crt")
+	require.NoError(t, err)
+	reg := s.env["REGISTRY"]
+	push(t, s, img, reg+"/gitops-resource:e2e")
+	push(t, s, busyboxImage(t), reg+"/busybox:latest")
+
+	// Git: the version line and the config repo.
+	srv := gittest.New(t)
+	srv.CreateRepo(t, "app")
+	srv.Commit(t, "app", "version", map[string]string{"version": "0.1.0"}, "start at 0.1.0")
+	srv.CreateRepo(t, "config")
+	srv.Commit(t, "config", "main", map[string]string{"deploy/deployment.yaml": deployment}, "web at 0.1.0")
+	gitAddr := exposeIn(t, s, srv.HTTPAddr())
+
+	vars := map[string]string{
+		"registry":         reg,
+		"git":              "http://" + gitAddr,
+		"image-repository": webRepository,
+	}
+	kube := controlPlane(t)
+	var ns string
+	if kube != nil {
+		ns = kube.Namespace(t)
+		u, err := url.Parse(kube.Host())
+		require.NoError(t, err)
+		vars["kubeconfig"] = kubeconfigVia(t, kube, exposeIn(t, s, u.Host))
+		vars["namespace"] = ns
+	}
+	pipelineFile := renderPipeline(t, s.work, kube != nil)
+	varsFile := filepath.Join(s.work, "vars.yml")
+	b, err := yaml.Marshal(vars)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(varsFile, b, 0o600))
+
+	s.fly(t, "validate-pipeline", "--strict", "-c", pipelineFile, "-l", varsFile)
+	s.fly(t, "set-pipeline", "-n", "-p", "e2e", "-c", pipelineFile, "-l", varsFile)
+	s.fly(t, "unpause-pipeline", "-p", "e2e")
+	// A failing check leaves a triggered build pending forever: check each
+	// resource first, so a broken image or source fails here, with its log.
+	resources := []string{"version", "config"}
+	if kube != nil {
+		resources = append(resources, "cluster")
+	}
+	for _, r := range resources {
+		s.fly(t, "check-resource", "-r", "e2e/"+r)
+	}
+	buildStart := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	out, err := s.run(ctx, s.env["FLY"], "-t", "e2e", "trigger-job", "-j", "e2e/build-and-deploy", "-w")
+	t.Logf("── fly trigger-job -w:\n%s", out)
+	if err != nil {
+		t.Fatalf("build failed: %v", err)
+	}
+	require.Contains(t, out, "succeeded")
+	t.Logf("stack up %s; trigger → green build %s; total %s",
+		upTook.Round(100*time.Millisecond), time.Since(buildStart).Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+
+	// The git state the build left.
+	require.Equal(t, "0.1.1", srv.Git(t, "app", "show", "version:version"))
+	msg := srv.Git(t, "app", "log", "-1", "--format=%B", "version")
+	require.Contains(t, msg, "0.1.1")
+	got := srv.Git(t, "config", "show", "main:deploy/deployment.yaml")
+	require.Equal(t, strings.Replace(deployment, ":0.1.0", ":0.1.1", 1), got+"\n", "only the tag changes")
+	trailers := srv.Git(t, "config", "log", "-1", "--format=%B", "main")
+	require.Contains(t, trailers, "build-and-deploy", "the commit links back to the build:\n%s", trailers)
+
+	if kube != nil {
+		d, err := kube.Client().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Equal(t, webRepository+":0.1.1", d.Spec.Template.Spec.Containers[0].Image)
+		require.Equal(t, int32(1), d.Status.ReadyReplicas, "the put waited for the rollout")
+	}
+}
+
+// renderPipeline writes testdata/push-direct.yml, with or without the
+// cluster part, into dir.
+func renderPipeline(t *testing.T, dir string, cluster bool) string {
+	t.Helper()
+	tmpl, err := template.ParseFiles(filepath.Join(repoRoot(), "e2e", "concourse", "testdata", "push-direct.yml"))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, tmpl.Execute(&buf, struct{ Cluster bool }{cluster}))
+	p := filepath.Join(dir, "pipeline.yml")
+	require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+	return p
+}

@@ -1,0 +1,185 @@
+// Package concourse checks the pipelines this repo ships (pipelines-examples/
+// and ci/) with a real fly, and runs one of them end to end on a real
+// Concourse (web + worker) built from Go modules by hack/concourse-build.sh.
+package concourse
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// repoRoot is the root of this repository.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// inCI says whether a missing tool must fail the test rather than skip it.
+func inCI() bool {
+	v := os.Getenv("CI")
+	return v != "" && v != "false" && v != "0"
+}
+
+// missing fails (in CI) or skips (elsewhere) a test that needs a tool the
+// machine lacks, saying how to get it.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if inCI() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg + " (skipped: CI is not set)")
+}
+
+// concourseBin returns the bin dir of hack/concourse-build.sh when what is
+// asked (fly alone, or everything) is built there, or "" and why not.
+func concourseBin(flyOnly bool) (string, string) {
+	args := []string{"--check"}
+	if flyOnly {
+		args = append(args, "fly")
+	}
+	cmd := exec.Command(filepath.Join(repoRoot(), "hack", "concourse-build.sh"), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", strings.TrimSpace(stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	return lines[len(lines)-1], ""
+}
+
+// flyPath finds fly: $FLY, else the one hack/concourse-build.sh built.
+func flyPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("FLY"); p != "" {
+		return p
+	}
+	bin, why := concourseBin(true)
+	if bin == "" {
+		missing(t, "fly is not built: run `nice -n 10 hack/concourse-build.sh fly` (~4 min cold), or set FLY=/path/to/fly\n%s", why)
+	}
+	return filepath.Join(bin, "fly")
+}
+
+// pipeline is one pipeline file with the vars file beside it.
+type pipeline struct {
+	name, file, vars string
+}
+
+// pipelines lists every pipeline this repo ships: pipelines-examples/*/ and ci/.
+func pipelines(t *testing.T) []pipeline {
+	t.Helper()
+	root := repoRoot()
+	files, err := filepath.Glob(filepath.Join(root, "pipelines-examples", "*", "pipeline.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, filepath.Join(root, "ci", "pipeline.yml"))
+	sort.Strings(files)
+	var ps []pipeline
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		p := pipeline{name: filepath.Dir(rel), file: f, vars: filepath.Join(filepath.Dir(f), "vars.yml")}
+		if _, err := os.Stat(p.vars); err != nil {
+			t.Errorf("%s: every pipeline needs a vars file beside it: %v", rel, err)
+			continue
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) < 6 {
+		t.Fatalf("found %d pipelines (want the 5 examples and ci/pipeline.yml): %v", len(ps), files)
+	}
+	return ps
+}
+
+// TestPipelinesValidate runs `fly validate-pipeline` on every pipeline, as
+// is and with --strict (warnings are errors).
+func TestPipelinesValidate(t *testing.T) {
+	fly := flyPath(t)
+	for _, p := range pipelines(t) {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			for _, extra := range [][]string{nil, {"--strict"}} {
+				args := append([]string{"validate-pipeline", "-c", p.file, "-l", p.vars}, extra...)
+				out, err := exec.Command(fly, args...).CombinedOutput()
+				if err != nil {
+					t.Errorf("fly %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+		})
+	}
+}
+
+// gitopsType is the resource_types entry every pipeline declares.
+var gitopsType = map[string]any{
+	"name": "gitops",
+	"type": "registry-image",
+	"source": map[string]any{
+		"repository": "gitopsresource/gitops-resource",
+		"tag":        "1",
+	},
+}
+
+var kinds = []string{"semver", "manifest", "cluster"}
+
+// TestPipelinesGitopsResources checks, without fly, that every pipeline
+// declares the gitops type as the README does and that every resource of
+// that type names a kind.
+func TestPipelinesGitopsResources(t *testing.T) {
+	for _, p := range pipelines(t) {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			body, err := os.ReadFile(p.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				ResourceTypes []map[string]any `yaml:"resource_types"`
+				Resources     []struct {
+					Name   string         `yaml:"name"`
+					Type   string         `yaml:"type"`
+					Source map[string]any `yaml:"source"`
+				} `yaml:"resources"`
+			}
+			if err := yaml.Unmarshal(body, &doc); err != nil {
+				t.Fatalf("parse %s: %v", p.file, err)
+			}
+			declared := false
+			for _, rt := range doc.ResourceTypes {
+				if rt["name"] == "gitops" {
+					declared = true
+					if fmt.Sprint(rt) != fmt.Sprint(gitopsType) {
+						t.Errorf("resource type gitops is %v, want %v", rt, gitopsType)
+					}
+				}
+			}
+			n := 0
+			for _, r := range doc.Resources {
+				if r.Type != "gitops" {
+					continue
+				}
+				n++
+				kind, _ := r.Source["kind"].(string)
+				if !slices.Contains(kinds, kind) {
+					t.Errorf("resource %s: source.kind is %q, want one of %v", r.Name, r.Source["kind"], kinds)
+				}
+			}
+			if n > 0 && !declared {
+				t.Errorf("%d resources of type gitops but no resource_types entry named gitops", n)
+			}
+			if n == 0 && strings.HasPrefix(p.name, "pipelines-examples") {
+				t.Errorf("an example without a resource of type gitops")
+			}
+		})
+	}
+}
