@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: test deps tools tools-k8s tools-agents tools-concourse build demo cluster bench fmt vet
+.PHONY: demo-concourse test deps tools tools-k8s tools-agents tools-concourse build demo cluster bench fmt vet
 
 ## test: install what the tests need, build the test tools once, run every test.
 test: deps tools vet
@@ -41,6 +41,12 @@ build:
 ## control plane, all on 127.0.0.1), printing each step.
 demo: deps tools-k8s
 	$(GO) test -count=1 -v -run 'TestDemo' ./e2e/demo/
+
+## demo-concourse: the same job as a pipeline in a real Concourse (web, containerd worker,
+## postgres in a private network namespace; needs root), printing the stack, the build log and
+## the resulting git and cluster state.
+demo-concourse: deps tools-k8s tools-concourse
+	$(GO) test -count=1 -v -run 'TestConcourseEndToEnd' ./e2e/concourse/
 
 ## cluster: start the local control plane and print its KUBECONFIG; Ctrl-C stops it.
 cluster: tools-k8s
