@@ -18,7 +18,7 @@ func Kind() resource.Kind {
 }
 
 // mode is one way of delivering: direct applies itself; flux and argocd
-// (siblings to come) ask an in-cluster agent. Each gets a validated source
+// ask an in-cluster agent (agent.go). Each gets a validated source
 // and a connected client.
 type mode interface {
 	check(ctx context.Context, in resource.Input, src *Source, c *kube.Client) ([]Version, error)
@@ -29,15 +29,21 @@ type mode interface {
 // modes maps source.mode to its implementation.
 var modes = map[string]mode{
 	ModeDirect: direct{},
+	ModeFlux:   agent{flux{}},
+	ModeArgoCD: agent{argocd{}},
 }
 
 // open validates the source (and, through validate, the params) and
 // connects. Every config problem is reported at once, before any network I/O.
-func open(in resource.Input, validate func() error) (*Source, mode, *kube.Client, error) {
+func open(in resource.Input, validate func(mode string) error) (*Source, mode, *kube.Client, error) {
 	src, err := parseSource(in)
 	var perr error
 	if validate != nil {
-		perr = validate()
+		m := ModeDirect
+		if src != nil {
+			m = src.Mode
+		}
+		perr = validate(m)
 	}
 	if err := errors.Join(err, perr); err != nil {
 		return nil, nil, nil, err
@@ -68,7 +74,7 @@ func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 // In waits for source.resources to be ready and writes their state.
 func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 	var params *InParams
-	src, m, c, err := open(in, func() (err error) { params, err = parseInParams(in); return err })
+	src, m, c, err := open(in, func(string) (err error) { params, err = parseInParams(in); return err })
 	if err != nil {
 		return resource.Response{}, err
 	}
@@ -79,7 +85,14 @@ func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 
 // Out delivers the manifests of params.path and waits for them.
 func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
-	src, m, c, err := open(in, func() error { _, err := parseOutParams(in); return err })
+	src, m, c, err := open(in, func(mode string) error {
+		if mode == ModeFlux || mode == ModeArgoCD {
+			_, err := parseAgentParams(in, mode)
+			return err
+		}
+		_, err := parseOutParams(in)
+		return err
+	})
 	if err != nil {
 		return resource.Response{}, err
 	}

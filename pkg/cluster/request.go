@@ -59,6 +59,10 @@ type Source struct {
 	InsecureSkipTLSVerify bool              `json:"insecure_skip_tls_verify"`
 	Resources             []string          `json:"resources"`
 	Timeout               resource.Duration `json:"timeout"`
+	// Kustomization names the Flux Kustomization to wait for (mode flux).
+	Kustomization string `json:"kustomization"`
+	// Application names the Argo CD Application to wait for (mode argocd).
+	Application string `json:"application"`
 
 	selected []Selector
 }
@@ -123,6 +127,9 @@ func parseSource(in resource.Input) (*Source, error) {
 	if s.Mode == "" {
 		s.Mode = ModeDirect
 	}
+	if s.Namespace == "" {
+		s.Namespace = map[string]string{ModeFlux: "flux-system", ModeArgoCD: "argocd"}[s.Mode]
+	}
 	return &s, s.validate()
 }
 
@@ -130,8 +137,23 @@ func (s *Source) validate() error {
 	var errs []error
 	switch s.Mode {
 	case ModeDirect:
-	case ModeFlux, ModeArgoCD:
-		errs = append(errs, resource.ConfigErrorf("source.mode %q is not yet supported by this version: use mode direct", s.Mode))
+		if s.Kustomization != "" || s.Application != "" {
+			errs = append(errs, resource.ConfigErrorf("source.kustomization and source.application belong to modes flux and argocd, not direct"))
+		}
+	case ModeFlux:
+		if s.Kustomization == "" {
+			errs = append(errs, resource.ConfigErrorf("source.kustomization is required for kind cluster with mode flux: the Flux Kustomization that applies the config repo"))
+		}
+		if s.Application != "" {
+			errs = append(errs, resource.ConfigErrorf("source.application belongs to mode argocd, not flux"))
+		}
+	case ModeArgoCD:
+		if s.Application == "" {
+			errs = append(errs, resource.ConfigErrorf("source.application is required for kind cluster with mode argocd: the Argo CD Application to sync"))
+		}
+		if s.Kustomization != "" {
+			errs = append(errs, resource.ConfigErrorf("source.kustomization belongs to mode flux, not argocd"))
+		}
 	default:
 		errs = append(errs, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", s.Mode))
 	}

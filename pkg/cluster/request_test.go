@@ -29,8 +29,10 @@ func TestSourceValidation(t *testing.T) {
 		{"kubeconfig", `{"kind": "cluster", ` + kc + `}`, nil},
 		{"server and token", `{"kind": "cluster", "server": "https://k:6443", "token": "t", "certificate_authority": "pem", "namespace": "prod", "timeout": "2m", "resources": ["deployment/web", "sts/prod/db"]}`, nil},
 		{"explicit direct", `{"kind": "cluster", "mode": "direct", ` + kc + `}`, nil},
-		{"flux not yet", `{"kind": "cluster", "mode": "flux", ` + kc + `}`, []string{`source.mode "flux" is not yet supported`}},
-		{"argocd not yet", `{"kind": "cluster", "mode": "argocd", ` + kc + `}`, []string{`source.mode "argocd" is not yet supported`}},
+		{"flux needs a kustomization", `{"kind": "cluster", "mode": "flux", ` + kc + `}`, []string{`source.kustomization is required for kind cluster with mode flux`}},
+		{"argocd needs an application", `{"kind": "cluster", "mode": "argocd", ` + kc + `}`, []string{`source.application is required for kind cluster with mode argocd`}},
+		{"flux field in argocd", `{"kind": "cluster", "mode": "argocd", "application": "a", "kustomization": "k", ` + kc + `}`, []string{`source.kustomization belongs to mode flux`}},
+		{"agent field in direct", `{"kind": "cluster", "kustomization": "k", ` + kc + `}`, []string{`belong to modes flux and argocd`}},
 		{"unknown mode", `{"kind": "cluster", "mode": "push", ` + kc + `}`, []string{`source.mode "push" is not a mode: use direct, flux or argocd`}},
 		{"no credentials", `{"kind": "cluster"}`, []string{"source.kubeconfig (inline YAML) or source.server with source.token is required for kind cluster"}},
 		{"both ways", `{"kind": "cluster", "server": "https://k", "token": "t", ` + kc + `}`, []string{"exclude each other"}},
@@ -42,7 +44,7 @@ func TestSourceValidation(t *testing.T) {
 		{"bad resource", `{"kind": "cluster", ` + kc + `, "resources": ["web"]}`, []string{`source.resources[0]: "web" is not kind/name`}},
 		{"typo", `{"kind": "cluster", ` + kc + `, "namespce": "x"}`, []string{`unknown key "namespce" (did you mean "namespace"?)`}},
 		{"bad timeout", `{"kind": "cluster", ` + kc + `, "timeout": "soon"}`, []string{"source.timeout"}},
-		{"several at once", `{"kind": "cluster", "mode": "flux", "token": "t", "resources": ["x"]}`, []string{"not yet supported", "source.server is required", "source.resources[0]"}},
+		{"several at once", `{"kind": "cluster", "mode": "flux", "token": "t", "resources": ["x"]}`, []string{"source.kustomization is required", "source.server is required", "source.resources[0]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

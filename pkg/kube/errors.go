@@ -126,3 +126,11 @@ func Unreachable(err error) bool {
 	var e *APIError
 	return errors.As(err, &e) && e.Code == 0 && strings.Contains(e.Hint, "cannot reach")
 }
+
+// Explain wraps err from an API call made outside this package (through
+// Dynamic or Typed) the way this package's own calls are: an APIError naming
+// the operation, the object and the host, with a hint for 401, 403 (verb,
+// resource, namespace), unknown kinds and unreachable servers.
+func (c *Client) Explain(op, object, verb, resource, namespace string, err error) error {
+	return c.explain(op, object, verb, resource, namespace, err)
+}

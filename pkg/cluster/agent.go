@@ -1,0 +1,323 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/gitops-resource/gitops-resource/pkg/kube"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+)
+
+// AgentParams are the put params of modes flux and argocd.
+type AgentParams struct {
+	// Revision is the commit (or OCI digest) to wait for.
+	Revision string `json:"revision"`
+	// RevisionFile holds it, e.g. a manifest get's .git/ref.
+	RevisionFile string            `json:"revision_file"`
+	Timeout      resource.Duration `json:"timeout"`
+	// Sync (argocd) starts a sync operation to the revision, for
+	// Applications without automated sync; Prune prunes in that sync.
+	Sync  bool `json:"sync"`
+	Prune bool `json:"prune"`
+}
+
+func parseAgentParams(in resource.Input, mode string) (*AgentParams, error) {
+	var p AgentParams
+	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
+		return nil, err
+	}
+	var errs []error
+	switch {
+	case p.Revision == "" && p.RevisionFile == "":
+		errs = append(errs, resource.ConfigErrorf("params.revision or params.revision_file is required for mode %s: the commit to wait for (a manifest get's .git/ref)", mode))
+	case p.Revision != "" && p.RevisionFile != "":
+		errs = append(errs, resource.ConfigErrorf("params.revision and params.revision_file exclude each other"))
+	}
+	if mode != ModeArgoCD && (p.Sync || p.Prune) {
+		errs = append(errs, resource.ConfigErrorf("params.sync and params.prune belong to mode argocd"))
+	}
+	if p.Prune && !p.Sync {
+		errs = append(errs, resource.ConfigErrorf("params.prune applies to the sync params.sync starts: set sync: true"))
+	}
+	if p.Timeout < 0 {
+		errs = append(errs, resource.ConfigErrorf("params.timeout must be positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if p.RevisionFile != "" {
+		rev, err := in.ReadParamFile("params.revision_file", p.RevisionFile)
+		if err != nil {
+			return nil, err
+		}
+		if rev == "" {
+			return nil, resource.ConfigErrorf("params.revision_file %s is empty", p.RevisionFile)
+		}
+		p.Revision = rev
+	}
+	return &p, nil
+}
+
+// revisionID is the commit SHA or digest inside a revision as the agents
+// write it: "main@sha1:<sha>", "sha1:<sha>", "v1@sha256:<digest>", or bare.
+func revisionID(rev string) string {
+	if i := strings.LastIndex(rev, "@"); i >= 0 {
+		rev = rev[i+1:]
+	}
+	if _, after, ok := strings.Cut(rev, ":"); ok {
+		rev = after
+	}
+	return strings.ToLower(strings.TrimSpace(rev))
+}
+
+// sameRevision compares two revisions by their SHA or digest; a short SHA
+// (7+ characters) matches the full one.
+func sameRevision(a, b string) bool {
+	x, y := revisionID(a), revisionID(b)
+	if x == "" || y == "" {
+		return false
+	}
+	if len(x) > len(y) {
+		x, y = y, x
+	}
+	return len(x) >= 7 && strings.HasPrefix(y, x)
+}
+
+// agentKind is what differs between Flux and Argo CD: which object is
+// watched, how a reconcile is requested, and how its status is judged.
+type agentKind interface {
+	// target is the object the source names; kind is its Kind.
+	target(src *Source) (schema.GroupVersionResource, string, string)
+	kind() string
+	// live is the revision the object reports as applied, or "".
+	live(obj *unstructured.Unstructured) string
+	// request asks the agent to reconcile now (towards rev).
+	request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, rev string, p *AgentParams, log func(string, ...any)) error
+	// judger returns a judge of the object's status for rev: done when
+	// applied and healthy, an error when the attempt for rev has failed.
+	judger(obj *unstructured.Unstructured, rev string) func(obj *unstructured.Unstructured, now time.Time) (done bool, state string, err error)
+}
+
+// agent is a mode that hands delivery to an in-cluster agent.
+type agent struct{ kind agentKind }
+
+func (a agent) get(ctx context.Context, c *kube.Client, src *Source) (*unstructured.Unstructured, dynamic.ResourceInterface, string, error) {
+	gvr, ns, name := a.kind.target(src)
+	ri := c.Dynamic().Resource(gvr).Namespace(ns)
+	what := fmt.Sprintf("%s %s/%s", a.kind.kind(), ns, name)
+	obj, err := ri.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		field := "kustomization"
+		if src.Mode == ModeArgoCD {
+			field = "application"
+		}
+		return nil, nil, what, resource.ConfigErrorf("%s not found on %s: check source.%s and source.namespace", what, c.Host(), field)
+	}
+	if err != nil {
+		return nil, nil, what, c.Explain("get", what, "get", gvr.Resource, ns, err)
+	}
+	return obj, ri, what, nil
+}
+
+func (a agent) check(ctx context.Context, in resource.Input, src *Source, c *kube.Client) ([]Version, error) {
+	obj, _, what, err := a.get(ctx, c, src)
+	if err != nil {
+		return nil, err
+	}
+	rev := a.kind.live(obj)
+	in.Logf("%s on %s: applied revision %q", what, c.Host(), rev)
+	if rev == "" {
+		return []Version{}, nil
+	}
+	return []Version{{Revision: rev}}, nil
+}
+
+func (a agent) in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
+	var v Version
+	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+		return resource.Response{}, err
+	}
+	if v.Revision == "" {
+		return resource.Response{}, resource.ConfigErrorf("version.revision is required: get runs on a version that check emitted")
+	}
+	obj, err := a.wait(ctx, in, src, c, v.Revision, nil)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	return a.respond(in, obj, v.Revision)
+}
+
+func (a agent) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
+	p, err := parseAgentParams(in, src.Mode)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout.Or(src.Timeout.Or(DefaultTimeout)))
+	defer cancel()
+	obj, err := a.wait(ctx, in, src, c, p.Revision, p)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	return a.respond(in, obj, p.Revision)
+}
+
+// wait requests a reconcile (when p is not nil and the object is not done
+// already) and watches the object until the judge says applied and healthy
+// at rev, or failed, or ctx ends.
+func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube.Client, rev string, p *AgentParams) (*unstructured.Unstructured, error) {
+	obj, ri, what, err := a.get(ctx, c, src)
+	if err != nil {
+		return nil, err
+	}
+	judge := a.kind.judger(obj, rev)
+	if done, state, err := judge(obj, time.Now()); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	} else if done {
+		in.Logf("%s: already applied and healthy at %s (%s)", what, rev, state)
+		return obj, nil
+	}
+	if p != nil {
+		if err := a.kind.request(ctx, c, obj, rev, p, in.Logf); err != nil {
+			return nil, err
+		}
+	}
+	in.Logf("%s: waiting for revision %s to be applied and healthy", what, rev)
+	began := time.Now()
+	last := ""
+	gvr, ns, name := a.kind.target(src)
+	obj, err = watchObject(ctx, ri, name, obj, func(o *unstructured.Unstructured, now time.Time) (bool, error) {
+		done, state, err := judge(o, now)
+		if state != last {
+			in.Logf("%s: %s", what, state)
+			last = state
+		}
+		return done, err
+	})
+	switch {
+	case err == nil:
+		in.Logf("%s: revision %s applied and healthy after %s", what, rev, time.Since(began).Round(time.Millisecond))
+		return obj, nil
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return nil, fmt.Errorf("%s: gave up waiting for revision %s after %s; last seen: %s", what, rev, time.Since(began).Round(time.Second), last)
+	case errors.Is(err, errAgentFailed):
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return nil, c.Explain("watch", what, "watch", gvr.Resource, ns, err)
+}
+
+var errAgentFailed = errors.New("the agent reports a failure")
+
+func (a agent) respond(in resource.Input, obj *unstructured.Unstructured, rev string) (resource.Response, error) {
+	status, _, _ := unstructured.NestedMap(obj.Object, "status")
+	if in.Dir != "" {
+		data, err := json.MarshalIndent(status, "", "  ")
+		if err != nil {
+			return resource.Response{}, err
+		}
+		if err := os.WriteFile(filepath.Join(in.Dir, "status.json"), data, 0o644); err != nil {
+			return resource.Response{}, fmt.Errorf("write status.json: %w", err)
+		}
+	}
+	live := a.kind.live(obj)
+	meta := resource.Metadata{}
+	meta.Add("revision", live)
+	meta.Add("object", obj.GetKind()+"/"+obj.GetNamespace()+"/"+obj.GetName())
+	meta.AddBuild(in.Env)
+	if live == "" {
+		live = rev
+	}
+	return resource.Response{Version: Version{Revision: live}, Metadata: meta}, nil
+}
+
+// watchObject re-judges the object on every change, and once a second
+// (a judge may fail on time: an attempt still failing after the agent's
+// retries), until judge is done or fails, or ctx ends. A closed watch is
+// resumed from the last seen resourceVersion.
+func watchObject(ctx context.Context, ri dynamic.ResourceInterface, name string, obj *unstructured.Unstructured, judge func(*unstructured.Unstructured, time.Time) (bool, error)) (*unstructured.Unstructured, error) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	rv := obj.GetResourceVersion()
+	for {
+		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: rv})
+		if err != nil {
+			return nil, err
+		}
+		restart := false
+		for !restart {
+			select {
+			case <-ctx.Done():
+				w.Stop()
+				return nil, context.Cause(ctx)
+			case now := <-tick.C:
+				if done, err := judge(obj, now); done || err != nil {
+					w.Stop()
+					return obj, err
+				}
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					restart = true
+					break
+				}
+				switch ev.Type {
+				case watch.Deleted:
+					w.Stop()
+					return nil, fmt.Errorf("%w: %s was deleted while waiting", errAgentFailed, name)
+				case watch.Error:
+					// Too old a resourceVersion: read the object again.
+					fresh, err := ri.Get(ctx, name, metav1.GetOptions{})
+					if err != nil {
+						w.Stop()
+						return nil, err
+					}
+					obj, rv, restart = fresh, fresh.GetResourceVersion(), true
+					w.Stop()
+					continue
+				}
+				u, ok := ev.Object.(*unstructured.Unstructured)
+				if !ok {
+					continue
+				}
+				obj, rv = u, u.GetResourceVersion()
+				if done, err := judge(obj, time.Now()); done || err != nil {
+					w.Stop()
+					return obj, err
+				}
+			}
+		}
+	}
+}
+
+// condition returns the status, reason and message of a status condition.
+func condition(obj *unstructured.Unstructured, typ string) (status, reason, message string) {
+	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != typ {
+			continue
+		}
+		s, _ := m["status"].(string)
+		r, _ := m["reason"].(string)
+		msg, _ := m["message"].(string)
+		return s, r, msg
+	}
+	return "", "", ""
+}
+
+func str(obj *unstructured.Unstructured, path ...string) string {
+	s, _, _ := unstructured.NestedString(obj.Object, path...)
+	return s
+}

@@ -1,0 +1,211 @@
+package cluster_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitops-resource/gitops-resource/internal/gittest"
+	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
+	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
+	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+)
+
+var (
+	gitRepositoryGVR = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "gitrepositories"}
+	kustomizationGVR = schema.GroupVersionResource{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Resource: "kustomizations"}
+	applicationGVR   = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+)
+
+const webDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.0 # written by the manifest kind
+`
+
+func create(t *testing.T, ri dynamic.ResourceInterface, doc string) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+	_, err := ri.Create(t.Context(), u, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{})
+	})
+}
+
+// agentFixture: a config repo, and the put that a pipeline makes before
+// handing over: the manifest kind writes the image and pushes.
+type agentFixture struct {
+	t   *testing.T
+	env *kubetest.Env
+	git *gittest.Server
+	ns  string
+}
+
+func newAgentFixture(t *testing.T) *agentFixture {
+	env := cluster(t)
+	git := gittest.New(t)
+	git.CreateRepo(t, "config")
+	git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": webDeployment}, "web at 1.0")
+	return &agentFixture{t: t, env: env, git: git, ns: env.Namespace(t)}
+}
+
+// writeImage runs the manifest kind's put through the binary and returns
+// the build dir holding revision (the pushed commit).
+func (f *agentFixture) writeImage(tag string) (dir, sha string) {
+	f.t.Helper()
+	src := map[string]any{"kind": "manifest", "uri": f.git.HTTPURL("config"), "branch": "main"}
+	var out rt.Response
+	rt.Run(f.t, "out", f.t.TempDir(), map[string]any{"source": src, "params": map[string]any{
+		"images": []map[string]any{{"repository": "nginx", "tag": tag}}}}, rt.Env("ship", "1")).OK(f.t, &out)
+	return f.revisionDir(out.Version["ref"]), out.Version["ref"]
+}
+
+func (f *agentFixture) revisionDir(sha string) string {
+	dir := f.t.TempDir()
+	require.NoError(f.t, os.WriteFile(filepath.Join(dir, "revision"), []byte(sha+"\n"), 0o644))
+	return dir
+}
+
+func (f *agentFixture) image() string {
+	d, err := f.env.Client().AppsV1().Deployments(f.ns).Get(f.t.Context(), "web", metav1.GetOptions{})
+	require.NoError(f.t, err)
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+func TestFluxModeWaitsForThatCommit(t *testing.T) {
+	f := newAgentFixture(t)
+	agenttest.StartFlux(t, f.env)
+	dyn, err := dynamic.NewForConfig(f.env.Config())
+	require.NoError(t, err)
+	create(t, dyn.Resource(gitRepositoryGVR).Namespace(f.ns), `
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: config}
+spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
+`)
+	create(t, dyn.Resource(kustomizationGVR).Namespace(f.ns), `
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: web}
+spec:
+  interval: 1h
+  retryInterval: 5s
+  sourceRef: {kind: GitRepository, name: config}
+  path: ./deploy
+  prune: true
+  wait: true
+  timeout: 30s
+  targetNamespace: `+f.ns+`
+`)
+	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(f.env.Kubeconfig()), "namespace": f.ns, "kustomization": "web"}
+	params := map[string]any{"revision_file": "revision", "timeout": "2m"}
+
+	// A new image: manifest put → cluster put waits for that commit.
+	dir, sha := f.writeImage("1.1")
+	var out rt.Response
+	res := rt.Run(t, "out", dir, map[string]any{"source": src, "params": params}, rt.Env("deploy", "1"))
+	res.OK(t, &out)
+	require.Equal(t, "main@sha1:"+sha, out.Version["revision"])
+	require.Equal(t, "nginx:1.1", f.image(), "the Deployment runs the new image when out returns")
+	require.Contains(t, res.Stderr, "reconcile requested")
+	t.Logf("flux put:\n%s", res.Stderr)
+
+	var versions []map[string]string
+	rt.Run(t, "check", "", map[string]any{"source": src}, nil).OK(t, &versions)
+	require.Equal(t, []map[string]string{{"revision": "main@sha1:" + sha}}, versions)
+
+	// A broken commit fails with Flux's reason, long before the timeout.
+	broken := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {count: [1, 2]}\n"}, "a broken manifest")
+	began := time.Now()
+	res = rt.Run(t, "out", f.revisionDir(broken), map[string]any{"source": src, "params": params}, nil)
+	res.Fails(t, "Kustomization", "failed", "bad")
+	require.Less(t, time.Since(began), time.Minute, "judged on the attempt for that revision, not the timeout")
+	t.Logf("broken commit:\n%s", res.Stderr)
+
+	// The recovery commit succeeds.
+	fixed := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": gittest.Deleted}, "remove the broken manifest")
+	rt.Run(t, "out", f.revisionDir(fixed), map[string]any{"source": src, "params": params}, nil).OK(t, &out)
+	require.Equal(t, "main@sha1:"+fixed, out.Version["revision"])
+
+	// Already applied: returns at once.
+	res = rt.Run(t, "out", f.revisionDir(fixed), map[string]any{"source": src, "params": params}, nil)
+	res.OK(t, nil)
+	require.Contains(t, res.Stderr, "already applied and healthy")
+
+	// Suspended: an error that says so.
+	_, err = dyn.Resource(kustomizationGVR).Namespace(f.ns).Patch(t.Context(), "web", types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	_, sha = f.writeImage("1.2")
+	rt.Run(t, "out", f.revisionDir(sha), map[string]any{"source": src, "params": params}, nil).Fails(t, "suspended")
+}
+
+func TestArgoCDModeWaitsForThatCommit(t *testing.T) {
+	f := newAgentFixture(t)
+	argo := agenttest.StartArgoCD(t, f.env)
+	dyn, err := dynamic.NewForConfig(f.env.Config())
+	require.NoError(t, err)
+	name := f.ns
+	create(t, dyn.Resource(applicationGVR).Namespace(argo.Namespace()), `
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: `+name+`}
+spec:
+  project: default
+  source: {repoURL: `+f.git.HTTPURL("config")+`, path: deploy, targetRevision: main}
+  destination: {server: https://kubernetes.default.svc, namespace: `+f.ns+`}
+`)
+	src := map[string]any{"kind": "cluster", "mode": "argocd", "kubeconfig": string(f.env.Kubeconfig()), "application": name}
+	params := map[string]any{"revision_file": "revision", "sync": true, "timeout": "2m"}
+
+	dir, sha := f.writeImage("1.1")
+	var out rt.Response
+	res := rt.Run(t, "out", dir, map[string]any{"source": src, "params": params}, rt.Env("deploy", "1"))
+	res.OK(t, &out)
+	require.Equal(t, sha, out.Version["revision"])
+	require.Equal(t, "nginx:1.1", f.image())
+	t.Logf("argocd put:\n%s", res.Stderr)
+
+	res = rt.Run(t, "out", f.revisionDir(sha), map[string]any{"source": src, "params": params}, nil)
+	res.OK(t, nil)
+	require.Contains(t, res.Stderr, "already applied and healthy", "does not hang on an app already healthy at that revision")
+
+	var versions []map[string]string
+	rt.Run(t, "check", "", map[string]any{"source": src}, nil).OK(t, &versions)
+	require.Equal(t, []map[string]string{{"revision": sha}}, versions)
+
+	broken := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {count: [1, 2]}\n"}, "a broken manifest")
+	res = rt.Run(t, "out", f.revisionDir(broken), map[string]any{"source": src, "params": params}, nil)
+	res.Fails(t, "Application", "sync")
+	require.True(t, strings.Contains(res.Stderr, "Failed") || strings.Contains(res.Stderr, "Error"), res.Stderr)
+	t.Logf("broken commit:\n%s", res.Stderr)
+
+	fixed := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": gittest.Deleted}, "remove the broken manifest")
+	rt.Run(t, "out", f.revisionDir(fixed), map[string]any{"source": src, "params": params}, nil).OK(t, &out)
+	require.Equal(t, fixed, out.Version["revision"])
+}
