@@ -15,6 +15,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+
 	"github.com/gitops-resource/gitops-resource/pkg/cluster"
 	"github.com/gitops-resource/gitops-resource/pkg/manifest"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
@@ -43,6 +46,10 @@ func kinds() map[string]resource.Kind {
 // Main runs the verb named by the program's name (argv[0]: check, in or
 // out), or def when the name is none of those, and returns the exit code.
 func Main(def Verb) int {
+	// client-go reports through klog straight to stderr, past the redactor
+	// ("Unhandled Error ... couldn't get current server API group list").
+	// Every failure that matters comes back as an error; the rest is noise.
+	klog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, VerbFromName(os.Args[0], def), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)

@@ -411,6 +411,7 @@ func TestConnectionErrorsNameHostAndWhatToCheck(t *testing.T) {
 			res := rt.Run(t, "out", dir, map[string]any{"source": tc.source, "params": params}, nil)
 			res.Fails(t, tc.want...)
 			res.NoSecrets(t, tc.secret)
+			require.NotContains(t, res.Stderr, "Unhandled Error", "client-go's klog output bypasses the redactor: it must be silenced")
 			require.NotContains(t, res.Stderr, "clusters: [oops", "the kubeconfig's content is not echoed")
 		})
 	}
