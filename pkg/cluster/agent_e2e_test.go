@@ -123,7 +123,9 @@ spec:
   timeout: 30s
   targetNamespace: `+f.ns+`
 `)
-	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(f.env.Kubeconfig()), "namespace": f.ns, "kustomization": "web"}
+	// The pipeline's identity holds only the Role docs/cluster-rbac.md documents.
+	sa := f.env.ServiceAccount(t, f.ns, docRole(t, "flux")...)
+	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(sa.Kubeconfig), "namespace": f.ns, "kustomization": "web"}
 	params := map[string]any{"revision_file": "revision", "timeout": "2m"}
 
 	// A new image: manifest put → cluster put waits for that commit.
@@ -180,7 +182,8 @@ spec:
   source: {repoURL: `+f.git.HTTPURL("config")+`, path: deploy, targetRevision: main}
   destination: {server: https://kubernetes.default.svc, namespace: `+f.ns+`}
 `)
-	src := map[string]any{"kind": "cluster", "mode": "argocd", "kubeconfig": string(f.env.Kubeconfig()), "application": name}
+	sa := f.env.ServiceAccount(t, argo.Namespace(), docRole(t, "argocd")...)
+	src := map[string]any{"kind": "cluster", "mode": "argocd", "kubeconfig": string(sa.Kubeconfig), "application": name}
 	params := map[string]any{"revision_file": "revision", "sync": true, "timeout": "2m"}
 
 	dir, sha := f.writeImage("1.1")
