@@ -98,6 +98,38 @@ func (f *agentFixture) image() string {
 	return d.Spec.Template.Spec.Containers[0].Image
 }
 
+// seen watches the object from the test's side and reports when done first
+// holds: the moment the API server recorded the state out waits for, to
+// measure how long after it out returns.
+func seen(t *testing.T, ri dynamic.ResourceInterface, name string, done func(*unstructured.Unstructured) bool) <-chan time.Time {
+	t.Helper()
+	w, err := ri.Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	require.NoError(t, err)
+	at := make(chan time.Time, 1)
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			if u, ok := ev.Object.(*unstructured.Unstructured); ok && done(u) {
+				at <- time.Now()
+				return
+			}
+		}
+	}()
+	return at
+}
+
+// reactedWithin logs and bounds (loosely: this is a test, not a benchmark)
+// the time from the state being recorded to out returning.
+func reactedWithin(t *testing.T, at <-chan time.Time, returned time.Time) {
+	t.Helper()
+	select {
+	case s := <-at:
+		t.Logf("status reached the revision → out returned: %s", returned.Sub(s).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the test's own watch never saw the state out reported")
+	}
+}
+
 func TestFluxModeWaitsForThatCommit(t *testing.T) {
 	f := newAgentFixture(t)
 	agenttest.StartFlux(t, f.env)
@@ -130,8 +162,13 @@ spec:
 
 	// A new image: manifest put → cluster put waits for that commit.
 	dir, sha := f.writeImage("1.1")
+	at := seen(t, dyn.Resource(kustomizationGVR).Namespace(f.ns), "web", func(u *unstructured.Unstructured) bool {
+		rev, _, _ := unstructured.NestedString(u.Object, "status", "lastAppliedRevision")
+		return rev == "main@sha1:"+sha
+	})
 	var out rt.Response
 	res := rt.Run(t, "out", dir, map[string]any{"source": src, "params": params}, rt.Env("deploy", "1"))
+	reactedWithin(t, at, time.Now())
 	res.OK(t, &out)
 	require.Equal(t, "main@sha1:"+sha, out.Version["revision"])
 	require.Equal(t, "nginx:1.1", f.image(), "the Deployment runs the new image when out returns")
@@ -187,8 +224,14 @@ spec:
 	params := map[string]any{"revision_file": "revision", "sync": true, "timeout": "2m"}
 
 	dir, sha := f.writeImage("1.1")
+	at := seen(t, dyn.Resource(applicationGVR).Namespace(argo.Namespace()), name, func(u *unstructured.Unstructured) bool {
+		rev, _, _ := unstructured.NestedString(u.Object, "status", "sync", "revision")
+		health, _, _ := unstructured.NestedString(u.Object, "status", "health", "status")
+		return rev == sha && health == "Healthy"
+	})
 	var out rt.Response
 	res := rt.Run(t, "out", dir, map[string]any{"source": src, "params": params}, rt.Env("deploy", "1"))
+	reactedWithin(t, at, time.Now())
 	res.OK(t, &out)
 	require.Equal(t, sha, out.Version["revision"])
 	require.Equal(t, "nginx:1.1", f.image())

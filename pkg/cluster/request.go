@@ -1,10 +1,12 @@
 // Package cluster is the kind "cluster": deliver manifests to a Kubernetes
 // cluster and wait until they run. Mode direct applies them itself
 // (server-side apply) and waits for the rollout; modes flux and argocd
-// (to come, as siblings of direct behind the mode interface) hand over to
-// the in-cluster agent and wait for it.
+// (agent.go, siblings of direct behind the mode interface) hand over to the
+// in-cluster agent and wait until it reports that exact commit applied and
+// healthy.
 //
-// Source: kind, mode (direct), kubeconfig (inline YAML) or server + token
+// Source: kind, mode (direct | flux | argocd), kustomization (flux),
+// application (argocd), kubeconfig (inline YAML) or server + token
 // (+ certificate_authority), context, namespace, insecure_skip_tls_verify,
 // resources (check/get: ["deployment/web", "sts/prod/db"]), timeout (5m).
 //
