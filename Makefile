@@ -56,5 +56,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 ## bench: the binaries next to the git CLI doing the same work, same inputs, same run.
-bench: deps
+bench: deps tools-k8s
 	$(GO) test -run '^$$' -bench . -benchtime 10x -count 5 ./bench/
+	$(GO) test -run '^$$' -bench Edit -count 5 ./pkg/yamledit/
+	$(GO) test -run '^$$' -bench Apply100 -benchtime 3x -count 3 ./pkg/cluster/
