@@ -461,3 +461,33 @@ func kubeconfig(host string, ca []byte, user string, auth clientcmdapi.AuthInfo,
 	}
 	return data, nil
 }
+
+// RestartAPIServer stops kube-apiserver and starts it again with the same
+// flags and port, for tests of what clients do while it is gone. It returns
+// when the new one is ready; down, if set, runs while it is stopped. A reused
+// control plane cannot be restarted.
+func (e *Env) RestartAPIServer(ctx context.Context, down func()) error {
+	if e.Reused() {
+		return errors.New("kubetest: a reused control plane cannot be restarted")
+	}
+	for tier, procs := range e.tiers {
+		for i, p := range procs {
+			if p.name != "kube-apiserver" {
+				continue
+			}
+			if err := p.stop(5 * time.Second); err != nil {
+				return err
+			}
+			if down != nil {
+				down()
+			}
+			np, err := startProcess(p.name, p.cmd.Path, e.dir, p.cmd.Args[1:]...)
+			if err != nil {
+				return err
+			}
+			e.tiers[tier][i] = np
+			return e.waitAPIServer(ctx, np)
+		}
+	}
+	return errors.New("kubetest: no kube-apiserver was started by this Env")
+}
