@@ -263,7 +263,15 @@ func (c *Client) Wait(ctx context.Context, objs []*unstructured.Unstructured, o 
 				return outcomes(all), nil
 			}
 		}
+		// Informers report synced a moment after delivering their first
+		// events, and a quiet object sends no more: until every cache has
+		// synced, look again shortly instead of waiting for an event.
+		var unsynced <-chan time.Time
+		if !allSynced {
+			unsynced = time.After(50 * time.Millisecond)
+		}
 		select {
+		case <-unsynced:
 		case <-ctx.Done():
 			var pending []*watched
 			for _, w := range all {

@@ -33,16 +33,16 @@
 package agenttest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 )
 
 // Environment variables read by this package.
@@ -134,45 +134,11 @@ func (a agent) find(ctx context.Context, dir string) (string, error) {
 // buildCacheDir asks hack/agents-build.sh, found in a parent of the working
 // dir, where its cache puts the agent's binaries.
 func (a agent) buildCacheDir(ctx context.Context) (string, error) {
-	script, err := findUp(filepath.Join("hack", "agents-build.sh"))
+	dir, err := proc.CachedBinDir(ctx, "agents-build.sh", a.name)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s is not set and %w: %s", ErrNoBinaries, a.envVar, err, a.hint())
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", script, "--check", a.name)
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	runErr := cmd.Run()
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	dir := lines[len(lines)-1]
-	if runErr != nil {
-		why := strings.TrimSpace(stderr.String())
-		if i := strings.Index(why, "\n"); i >= 0 {
-			why = why[:i]
-		}
-		return "", fmt.Errorf("%w: %s --check %s: %s", ErrNoBinaries, script, a.name, why)
 	}
 	return dir, nil
 }
 
-// findUp looks for rel in the working dir and its parents.
-func findUp(rel string) (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("get working dir: %w", err)
-	}
-	for dir := wd; ; {
-		path := filepath.Join(dir, rel)
-		if _, err := os.Stat(path); err == nil {
-			return path, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no %s in %s or its parents", rel, wd)
-		}
-		dir = parent
-	}
-}
-
-// inCI reports whether the tests run in CI, where a missing tool fails.
-func inCI() bool { return os.Getenv("CI") == "true" }
+func inCI() bool { return proc.InCI() }

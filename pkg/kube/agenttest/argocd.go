@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
 )
 
@@ -107,7 +108,7 @@ func LaunchArgoCD(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Ar
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("start argocd: %w", err)
 	}
-	ports, err := freePorts(4)
+	ports, err := proc.FreePorts(4)
 	if err != nil {
 		return nil, fmt.Errorf("start argocd: %w", err)
 	}

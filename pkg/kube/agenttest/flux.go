@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
 )
 
@@ -78,7 +79,7 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 			_ = f.Stop()
 		}
 	}()
-	ports, err := freePorts(5)
+	ports, err := proc.FreePorts(5)
 	if err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
 	}

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 )
 
 // fieldManager owns what this package applies.
@@ -104,13 +106,13 @@ func (a *applier) apply(ctx context.Context, namespace string, objs ...*unstruct
 		var mapping *meta.RESTMapping
 		// A kind whose CRD was established a moment ago may take a little
 		// longer to show up in discovery.
-		err := poll(ctx, "API discovery of "+gvk.String(), nil, func(context.Context) error {
+		err := proc.Poll(ctx, "API discovery of "+gvk.String(), nil, func(context.Context) error {
 			var err error
 			if mapping, err = a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); meta.IsNoMatchError(err) {
 				a.mapper.Reset()
 				return err
 			}
-			return permanent(err)
+			return proc.Permanent(err)
 		})
 		if err != nil {
 			return fmt.Errorf("apply %s %s: %w", gvk.Kind, obj.GetName(), err)
@@ -140,7 +142,7 @@ func (a *applier) installCRDs(ctx context.Context, dir string) error {
 	}
 	for _, crd := range crds {
 		name := crd.GetName()
-		err := poll(ctx, "CRD "+name+" to be established", nil, func(ctx context.Context) error {
+		err := proc.Poll(ctx, "CRD "+name+" to be established", nil, func(ctx context.Context) error {
 			live, err := a.dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return err

@@ -1,14 +1,14 @@
 package kubetest
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 )
 
 // kwokStages are kwok's "fast" Stage objects: nodes become Ready and keep a
@@ -59,44 +59,11 @@ func findBinaries(ctx context.Context, dir string) (binaries, error) {
 // buildCacheDir asks hack/k8s-build.sh, found in a parent of the working
 // dir, where its cache puts the binaries for the current tools/k8s module.
 func buildCacheDir(ctx context.Context) (string, error) {
-	script, err := findUp(filepath.Join("hack", "k8s-build.sh"))
+	dir, err := proc.CachedBinDir(ctx, "k8s-build.sh")
 	if err != nil {
 		return "", fmt.Errorf("%w: %s is not set and %w: %s", ErrNoBinaries, EnvBinDir, err, buildHint)
-	}
-	// --check prints the dir the binaries belong in, and fails when it is empty.
-	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", script, "--check")
-	cmd.Stdout = &stdout
-	runErr := cmd.Run()
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	dir := lines[len(lines)-1]
-	if runErr != nil {
-		if dir == "" {
-			return "", fmt.Errorf("%w: %s --check: %w: %s", ErrNoBinaries, script, runErr, buildHint)
-		}
-		return "", fmt.Errorf("%w: nothing built in %s: %s", ErrNoBinaries, dir, buildHint)
 	}
 	return dir, nil
 }
 
-// findUp looks for rel in the working dir and its parents.
-func findUp(rel string) (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("get working dir: %w", err)
-	}
-	for dir := wd; ; {
-		path := filepath.Join(dir, rel)
-		if _, err := os.Stat(path); err == nil {
-			return path, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no %s in %s or its parents", rel, wd)
-		}
-		dir = parent
-	}
-}
-
-// inCI reports whether the tests run in CI, where a missing tool fails.
-func inCI() bool { return os.Getenv("CI") == "true" }
+func inCI() bool { return proc.InCI() }

@@ -46,6 +46,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 )
 
 // Environment variables read by this package.
@@ -131,7 +133,7 @@ type Env struct {
 	kubeconfigPath string
 	node           string
 	dir            string // removed by Stop; "" when reused
-	tiers          [][]*process
+	tiers          [][]*proc.Process
 	log            io.Writer
 
 	stopOnce sync.Once
@@ -217,7 +219,7 @@ func (e *Env) Stop() error {
 			tierErrs := make([]error, len(tier))
 			var wg sync.WaitGroup
 			for j, p := range tier {
-				wg.Go(func() { tierErrs[j] = p.stop(5 * time.Second) })
+				wg.Go(func() { tierErrs[j] = p.Stop(5 * time.Second) })
 			}
 			wg.Wait()
 			errs = append(errs, tierErrs...)
@@ -286,7 +288,7 @@ func start(ctx context.Context, o options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(5)
+	ports, err := proc.FreePorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -436,8 +438,8 @@ func start(ctx context.Context, o options) (_ *Env, err error) {
 
 // launch starts a component and records it in tier for Stop: higher tiers
 // are stopped first, the processes of one tier together.
-func (e *Env) launch(tier int, name string, bins binaries, dir string, args ...string) (*process, error) {
-	p, err := startProcess(name, bins.path(name), dir, args...)
+func (e *Env) launch(tier int, name string, bins binaries, dir string, args ...string) (*proc.Process, error) {
+	p, err := proc.Start(name, bins.path(name), dir, nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -472,16 +474,16 @@ func (e *Env) RestartAPIServer(ctx context.Context, down func()) error {
 	}
 	for tier, procs := range e.tiers {
 		for i, p := range procs {
-			if p.name != "kube-apiserver" {
+			if p.Name != "kube-apiserver" {
 				continue
 			}
-			if err := p.stop(5 * time.Second); err != nil {
+			if err := p.Stop(5 * time.Second); err != nil {
 				return err
 			}
 			if down != nil {
 				down()
 			}
-			np, err := startProcess(p.name, p.cmd.Path, e.dir, p.cmd.Args[1:]...)
+			np, err := p.Relaunch()
 			if err != nil {
 				return err
 			}

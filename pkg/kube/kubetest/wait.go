@@ -6,47 +6,29 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 )
 
-// pollInterval is how often readiness is probed; no step sleeps longer.
-const pollInterval = 100 * time.Millisecond
-
-// poll calls check until it returns nil, p (if any) exits, or ctx ends. The
-// error names what was awaited, the last check error and the end of p's log.
-func poll(ctx context.Context, what string, p *process, check func(context.Context) error) error {
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		if p != nil {
-			if err := p.exited(); err != nil {
-				return fmt.Errorf("wait for %s: %w", what, err)
-			}
-		}
-		last := check(ctx)
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			err := fmt.Errorf("wait for %s: %w (last: %v)", what, ctx.Err(), last)
-			if p != nil {
-				err = fmt.Errorf("%w; last lines of the %s log:\n%s", err, p.name, p.tail(25))
-			}
-			return err
-		case <-ticker.C:
-		}
+// poll is proc.Poll, marking a component that lost its port (Start then
+// tries again on other ports).
+func poll(ctx context.Context, what string, p *proc.Process, check func(context.Context) error) error {
+	err := proc.Poll(ctx, what, p, check)
+	if err != nil && p != nil && p.Exited() != nil && strings.Contains(p.Tail(25), "address already in use") {
+		return fmt.Errorf("%w: %w", errAddrInUse, err)
 	}
+	return err
 }
 
-// waitHTTP waits until url answers 200 OK.
-func (e *Env) waitHTTP(ctx context.Context, p *process, client *http.Client, url string) error {
+func (e *Env) waitHTTP(ctx context.Context, p *proc.Process, client *http.Client, url string) error {
 	began := time.Now()
-	err := poll(ctx, p.name+" at "+url, p, func(ctx context.Context) error {
+	err := poll(ctx, p.Name+" at "+url, p, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -65,13 +47,13 @@ func (e *Env) waitHTTP(ctx context.Context, p *process, client *http.Client, url
 		return nil
 	})
 	if err == nil {
-		fmt.Fprintf(e.log, "kubetest: %s ready at %s after %s\n", p.name, url, time.Since(began).Round(time.Millisecond))
+		fmt.Fprintf(e.log, "kubetest: %s ready at %s after %s\n", p.Name, url, time.Since(began).Round(time.Millisecond))
 	}
 	return err
 }
 
 // waitAPIServer waits until the API server's /readyz answers ok.
-func (e *Env) waitAPIServer(ctx context.Context, p *process) error {
+func (e *Env) waitAPIServer(ctx context.Context, p *proc.Process) error {
 	began := time.Now()
 	rc := e.client.Discovery().RESTClient()
 	err := poll(ctx, "kube-apiserver at "+e.config.Host+"/readyz", p, func(ctx context.Context) error {
@@ -91,7 +73,7 @@ func (e *Env) waitAPIServer(ctx context.Context, p *process) error {
 
 // waitServiceAccount waits until the service-account controller has made the
 // default ServiceAccount in namespace: pods can be admitted there.
-func (e *Env) waitServiceAccount(ctx context.Context, p *process, namespace string) error {
+func (e *Env) waitServiceAccount(ctx context.Context, p *proc.Process, namespace string) error {
 	return poll(ctx, "ServiceAccount "+namespace+"/default", p, func(ctx context.Context) error {
 		_, err := e.client.CoreV1().ServiceAccounts(namespace).Get(ctx, "default", metav1.GetOptions{})
 		return err
@@ -103,7 +85,7 @@ const fakeNodeAnnotation = "kwok.x-k8s.io/node"
 
 // createFakeNode creates the Node kwok manages, with room for many pods, and
 // waits until it is Ready and untainted, so the scheduler places pods on it.
-func (e *Env) createFakeNode(ctx context.Context, kwok *process) (string, error) {
+func (e *Env) createFakeNode(ctx context.Context, kwok *proc.Process) (string, error) {
 	const name = "kubetest-node"
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),

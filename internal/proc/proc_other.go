@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package kubetest
+package proc
 
 import (
 	"os"

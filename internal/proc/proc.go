@@ -1,0 +1,256 @@
+// Package proc runs the test servers' executables (control plane, agents):
+// each in its own process group, killed by the kernel if the test binary
+// dies, its output in <dir>/<name>.log; stopped by group, SIGTERM then
+// SIGKILL. It also finds free loopback ports and polls for readiness.
+package proc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Process is one started executable.
+type Process struct {
+	Name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when the process has exited
+	err  error         // exit status, valid after done
+}
+
+// Start starts bin with args in dir, with env added to this process's
+// environment; stdout and stderr go to dir/<name>.log.
+func Start(name, bin, dir string, env []string, args ...string) (*Process, error) {
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create log file for %s: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Process{Name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Relaunch starts the same command again (after Stop), appending to its log.
+func (p *Process) Relaunch() (*Process, error) {
+	var env []string
+	if p.cmd.Env != nil {
+		env = p.cmd.Env[len(os.Environ()):]
+	}
+	return Start(p.Name, p.cmd.Path, p.cmd.Dir, env, p.cmd.Args[1:]...)
+}
+
+// PID is the process's ID (and its process group's).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Log is the path of its log file.
+func (p *Process) Log() string { return p.log }
+
+// Exited is nil while the process runs; after it ended, an error naming its
+// exit status and the end of its log.
+func (p *Process) Exited() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.Name, p.err, p.log, p.Tail(25))
+	default:
+		return nil
+	}
+}
+
+// Tail returns the last n lines of the log, indented.
+func (p *Process) Tail(n int) string {
+	data, err := os.ReadFile(p.log)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(string(bytes.TrimRight(data, "\n")), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}
+
+// Stop sends SIGTERM to the process group, and SIGKILL when it has not
+// exited after grace. It returns when the process is gone.
+func (p *Process) Stop(grace time.Duration) error {
+	pid := p.PID()
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := signalGroup(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stop %s (pid %d): %w", p.Name, pid, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+	}
+	if err := signalGroup(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill %s (pid %d): %w", p.Name, pid, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.Name, pid)
+	}
+}
+
+// RSS is the resident memory of the process in bytes (0 when unknown).
+func (p *Process) RSS() int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1. The listeners
+// are all held open until every port is chosen, so no port is returned
+// twice; a port can still be taken by someone else before it is bound.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// PollInterval is how often Poll checks; no wait sleeps longer.
+const PollInterval = 100 * time.Millisecond
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err (when not nil) as ending a Poll at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// Poll calls check every PollInterval until it returns nil, returns a
+// Permanent error, p (if not nil) exits, or ctx ends. The error names what
+// was awaited, the last check error, and the end of p's log.
+func Poll(ctx context.Context, what string, p *Process, check func(context.Context) error) error {
+	ticker := time.NewTicker(PollInterval)
+	defer ticker.Stop()
+	for {
+		last := check(ctx)
+		if last == nil {
+			return nil
+		}
+		if perm := (permanentError{}); errors.As(last, &perm) {
+			return perm.err
+		}
+		if p != nil {
+			if err := p.Exited(); err != nil {
+				return fmt.Errorf("wait for %s: %w", what, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			err := fmt.Errorf("wait for %s: %w (last: %w)", what, context.Cause(ctx), last)
+			if p != nil {
+				err = fmt.Errorf("%w; last lines of the %s log:\n%s", err, p.Name, p.Tail(25))
+			}
+			return err
+		case <-ticker.C:
+		}
+	}
+}
+
+// InCI reports whether the tests run in CI (CI=true), where a missing tool
+// fails a test instead of skipping it.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// FindUp looks for rel in the working dir and its parents.
+func FindUp(rel string) (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("get working dir: %w", err)
+	}
+	for dir := wd; ; {
+		path := filepath.Join(dir, rel)
+		if _, err := os.Stat(path); err == nil {
+			return path, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no %s in %s or its parents", rel, wd)
+		}
+		dir = parent
+	}
+}
+
+// CachedBinDir asks a build script (hack/<script>, found in a parent of the
+// working dir) with --check where its cache keeps the binaries: the last
+// line it prints. The error says why when they are not built.
+func CachedBinDir(ctx context.Context, script string, args ...string) (string, error) {
+	path, err := FindUp(filepath.Join("hack", script))
+	if err != nil {
+		return "", err
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", append([]string{path, "--check"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	dir := lines[len(lines)-1]
+	if runErr != nil {
+		why, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+		if why == "" && dir != "" {
+			why = "nothing built in " + dir
+		}
+		return "", fmt.Errorf("%s --check %s: %v: %s", path, strings.Join(args, " "), runErr, why)
+	}
+	return dir, nil
+}
