@@ -50,7 +50,7 @@ func open(in resource.Input, validate func(mode string) error) (*Source, mode, *
 	}
 	m, ok := modes[src.Mode]
 	if !ok {
-		return nil, nil, nil, resource.ConfigErrorf("source.mode %q is not yet supported: use mode direct", src.Mode)
+		return nil, nil, nil, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", src.Mode)
 	}
 	c, err := src.client(in.Log)
 	if err != nil {
