@@ -71,20 +71,6 @@ func cluster(t testing.TB) *kubetest.Env {
 	return kubeEnv
 }
 
-type response struct {
-	Version  map[string]string   `json:"version"`
-	Metadata []map[string]string `json:"metadata"`
-}
-
-func (r response) meta(name string) string {
-	for _, m := range r.Metadata {
-		if m["name"] == name {
-			return m["value"]
-		}
-	}
-	return ""
-}
-
 func source(env *kubetest.Env, ns string, extra map[string]any) map[string]any {
 	s := map[string]any{"kind": "cluster", "kubeconfig": string(env.Kubeconfig()), "namespace": ns}
 	for k, v := range extra {
@@ -161,13 +147,13 @@ func TestApplyWaitsForRolloutThenCheckAndIn(t *testing.T) {
 		"config/.git/ref":  "0123456789abcdef0123456789abcdef01234567\n",
 		"config/README.md": "not a manifest",
 	})
-	var out response
+	var out rt.Response
 	res := put(t, env, ns, dir, map[string]any{"path": "config", "revision_file": "config/.git/ref"})
 	res.OK(t, &out)
 	require.Equal(t, "0123456789abcdef0123456789abcdef01234567", out.Version["revision"])
-	require.Equal(t, "3", out.meta("objects"))
-	require.Equal(t, "registry.example/web:1", out.meta("images"))
-	require.Equal(t, "https://ci.example.com/teams/main/pipelines/app/jobs/deploy/builds/7", out.meta("build_url"))
+	require.Equal(t, "3", out.Meta1("objects"))
+	require.Equal(t, "registry.example/web:1", out.Meta1("images"))
+	require.Equal(t, "https://ci.example.com/teams/main/pipelines/app/jobs/deploy/builds/7", out.Meta1("build_url"))
 	require.Contains(t, res.Stderr, "Deployment/"+ns+"/web created")
 	require.Contains(t, res.Stderr, "Deployment/"+ns+"/web: ")
 	require.Contains(t, res.Stderr, "→ 2/2 available")
@@ -201,7 +187,7 @@ func TestApplyWaitsForRolloutThenCheckAndIn(t *testing.T) {
 	getDir := t.TempDir()
 	rt.Run(t, "in", getDir, map[string]any{"source": src, "version": versions[0]}, nil).OK(t, &out)
 	require.Equal(t, "web=registry.example/web:1", out.Version["revision"])
-	require.Equal(t, "0123456789abcdef0123456789abcdef01234567", out.meta("revision"))
+	require.Equal(t, "0123456789abcdef0123456789abcdef01234567", out.Meta1("revision"))
 	var images map[string]map[string]string
 	readJSON(t, filepath.Join(getDir, "images.json"), &images)
 	require.Equal(t, map[string]map[string]string{"Deployment/" + ns + "/web": {"app": "registry.example/web:1"}}, images)
@@ -214,7 +200,7 @@ func TestApplyWaitsForRolloutThenCheckAndIn(t *testing.T) {
 	// restart rolls the pods the kubectl way, and a later apply keeps it.
 	res = put(t, env, ns, dir, map[string]any{"path": "config", "restart": []string{"deployment/web"}})
 	res.OK(t, &out)
-	require.Equal(t, "Deployment/"+ns+"/web", out.meta("restarted"))
+	require.Equal(t, "Deployment/"+ns+"/web", out.Meta1("restarted"))
 	d = getDeployment(t, env, ns, "web")
 	at := d.Spec.Template.Annotations[kube.AnnotationRestartedAt]
 	require.NotEmpty(t, at)
@@ -251,12 +237,12 @@ func TestPruneRemovesOnlyWhatItAppliedBefore(t *testing.T) {
 	_, err = cms.Update(t.Context(), adopted, metav1.UpdateOptions{})
 	require.NoError(t, err)
 
-	var out response
+	var out rt.Response
 	res := put(t, env, ns, build(t, map[string]string{"m/all.yaml": configMap("keep")}), map[string]any{"path": "m", "prune": true})
 	res.OK(t, &out)
 	require.Contains(t, res.Stderr, "ConfigMap/"+ns+"/drop pruned")
 	require.Contains(t, res.Stderr, "ConfigMap/"+ns+"/adopted no longer carries this set's label: left alone")
-	require.Equal(t, "ConfigMap/"+ns+"/drop", out.meta("pruned"))
+	require.Equal(t, "ConfigMap/"+ns+"/drop", out.Meta1("pruned"))
 	for name, exists := range map[string]bool{"keep": true, "drop": false, "adopted": true, "unrelated": true} {
 		_, err := cms.Get(t.Context(), name, metav1.GetOptions{})
 		if exists {
@@ -274,11 +260,11 @@ func TestDryRunChangesNothing(t *testing.T) {
 	put(t, env, ns, build(t, map[string]string{"app.yaml": deploymentYAML("web", "registry.example/web:1", 1, "")}), map[string]any{"path": "app.yaml"}).OK(t, nil)
 	before := getDeployment(t, env, ns, "web")
 
-	var out response
+	var out rt.Response
 	dir := build(t, map[string]string{"app.yaml": deploymentYAML("web", "registry.example/web:2", 1, "") + configMap("new")})
 	res := put(t, env, ns, dir, map[string]any{"path": "app.yaml", "dry_run": true})
 	res.OK(t, &out)
-	require.Equal(t, "true", out.meta("dry_run"))
+	require.Equal(t, "true", out.Meta1("dry_run"))
 	require.Contains(t, res.Stderr, "Deployment/"+ns+"/web would be configured")
 	require.Contains(t, res.Stderr, "spec.template.spec.containers[0].image: registry.example/web:1 → registry.example/web:2")
 	require.Contains(t, res.Stderr, "ConfigMap/"+ns+"/new would be created")
@@ -489,9 +475,9 @@ func TestKustomizeDir(t *testing.T) {
 		"base/kustomization.yaml":    "resources: [app.yaml]\n",
 		"base/app.yaml":              deploymentYAML("web", "registry.example/web:1", 1, "") + serviceAndConfigMap,
 	})
-	var out response
+	var out rt.Response
 	put(t, env, ns, dir, map[string]any{"path": "overlay"}).OK(t, &out)
-	require.Equal(t, "registry.example/web:2", out.meta("images"))
+	require.Equal(t, "registry.example/web:2", out.Meta1("images"))
 	d := getDeployment(t, env, ns, "prod-web")
 	require.Equal(t, "registry.example/web:2", d.Spec.Template.Spec.Containers[0].Image)
 	require.Equal(t, int32(1), d.Status.AvailableReplicas)
