@@ -247,8 +247,8 @@ spec:
 
 	broken := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {count: [1, 2]}\n"}, "a broken manifest")
 	res = rt.Run(t, "out", f.revisionDir(broken), map[string]any{"source": src, "params": params}, nil)
-	res.Fails(t, "Application", "sync")
-	require.True(t, strings.Contains(res.Stderr, "Failed") || strings.Contains(res.Stderr, "Error"), res.Stderr)
+	res.Fails(t, "Application", "the agent reports a failure", "ConfigMap")
+	require.True(t, strings.Contains(res.Stderr, "Failed") || strings.Contains(res.Stderr, "Error") || strings.Contains(res.Stderr, "Degraded"), res.Stderr)
 	t.Logf("broken commit:\n%s", res.Stderr)
 
 	fixed := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": gittest.Deleted}, "remove the broken manifest")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,10 +46,19 @@ spec:
 	go func() {
 		done <- rt.Run(t, "out", dir, map[string]any{"source": src, "params": map[string]any{"path": "web.yaml", "timeout": "2m"}}, nil)
 	}()
-	// Wait until out has applied the Deployment and is waiting on it.
+	// Wait until out is waiting: it records the set's inventory ConfigMap
+	// after the apply and before the wait.
 	require.Eventually(t, func() bool {
-		_, err := env.Client().AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
-		return err == nil
+		cms, err := env.Client().CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, cm := range cms.Items {
+			if strings.HasPrefix(cm.Name, "gitops-resource-set-") {
+				return true
+			}
+		}
+		return false
 	}, time.Minute, 50*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
