@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/gitops-resource/gitops-resource/internal/proc"
@@ -142,3 +143,22 @@ func (a agent) buildCacheDir(ctx context.Context) (string, error) {
 }
 
 func inCI() bool { return proc.InCI() }
+
+// start launches an agent for t: missing binaries skip t (or fail it in CI),
+// and the agent is stopped when t ends.
+func start[A interface{ Stop() error }](t testing.TB, launch func(context.Context) (A, error)) A {
+	t.Helper()
+	a, err := launch(t.Context())
+	switch {
+	case errors.Is(err, ErrNoBinaries) && !inCI():
+		t.Skipf("agenttest: %v", err)
+	case err != nil:
+		t.Fatalf("agenttest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := a.Stop(); err != nil {
+			t.Errorf("agenttest: %v", err)
+		}
+	})
+	return a
+}

@@ -2,7 +2,6 @@ package agenttest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,19 +41,7 @@ type ArgoCD struct {
 // binaries skip t, or fail it in CI.
 func StartArgoCD(t testing.TB, env *kubetest.Env, opts ...Option) *ArgoCD {
 	t.Helper()
-	a, err := LaunchArgoCD(t.Context(), env, opts...)
-	switch {
-	case errors.Is(err, ErrNoBinaries) && !inCI():
-		t.Skipf("agenttest: %v", err)
-	case err != nil:
-		t.Fatalf("agenttest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := a.Stop(); err != nil {
-			t.Errorf("agenttest: %v", err)
-		}
-	})
-	return a
+	return start(t, func(ctx context.Context) (*ArgoCD, error) { return LaunchArgoCD(ctx, env, opts...) })
 }
 
 // LaunchArgoCD is StartArgoCD for callers without a testing.TB: ctx bounds

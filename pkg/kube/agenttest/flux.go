@@ -2,7 +2,6 @@ package agenttest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,19 +27,7 @@ type Flux struct {
 // skip t, or fail it in CI.
 func StartFlux(t testing.TB, env *kubetest.Env, opts ...Option) *Flux {
 	t.Helper()
-	f, err := LaunchFlux(t.Context(), env, opts...)
-	switch {
-	case errors.Is(err, ErrNoBinaries) && !inCI():
-		t.Skipf("agenttest: %v", err)
-	case err != nil:
-		t.Fatalf("agenttest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := f.Stop(); err != nil {
-			t.Errorf("agenttest: %v", err)
-		}
-	})
-	return f
+	return start(t, func(ctx context.Context) (*Flux, error) { return LaunchFlux(ctx, env, opts...) })
 }
 
 // LaunchFlux is StartFlux for callers without a testing.TB (TestMain, hack
