@@ -68,6 +68,7 @@ type Server struct {
 }
 
 type config struct {
+	tls        bool   // serve HTTPS with a self-signed certificate
 	user, pass string // HTTP basic auth, when user != ""
 	fault      func(*http.Request) Fault
 	log        io.Writer
@@ -89,6 +90,12 @@ func WithBasicAuth(username, password string) Option {
 // Service(r) and r.Method to tell them apart. It may be called concurrently.
 func WithHTTPFault(f func(r *http.Request) Fault) Option {
 	return func(c *config) { c.fault = f }
+}
+
+// WithTLS serves smart HTTP over HTTPS with httptest's self-signed
+// certificate, which clients do not trust unless told to skip verification.
+func WithTLS() Option {
+	return func(c *config) { c.tls = true }
 }
 
 // WithLog sends the servers' diagnostics (http-backend stderr, refused SSH

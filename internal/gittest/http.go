@@ -75,6 +75,11 @@ func (s *Server) startHTTP() error {
 		srv.Listener = ln
 	}
 	srv.Config.ErrorLog = log.New(s.log, "gittest: http: ", 0)
+	if s.cfg.tls {
+		srv.StartTLS()
+		s.http = srv
+		return nil
+	}
 	srv.Start()
 	s.http = srv
 	return nil

@@ -306,3 +306,22 @@ func TestUnknownKind(t *testing.T) {
 	res := rt.Run(t, "check", "", map[string]any{"source": map[string]any{"kind": "semvr"}}, nil)
 	res.Fails(t, `source.kind "semvr" is not a kind`, "semver")
 }
+
+func TestHTTPSNeedsTrustOrSkipSSLVerification(t *testing.T) {
+	t.Parallel()
+	srv := gittest.New(t, gittest.WithTLS())
+	srv.CreateRepo(t, "app")
+	srv.Commit(t, "app", "version", map[string]string{"version": "2.1.0"}, "seed")
+	require.True(t, strings.HasPrefix(srv.HTTPURL("app"), "https://"))
+	src := source(map[string]any{"uri": srv.HTTPURL("app")})
+
+	rt.Run(t, "check", "", map[string]any{"source": src}, nil).Fails(t, "TLS certificate", srv.HTTPAddr(), "skip_ssl_verification")
+
+	src["skip_ssl_verification"] = true
+	var versions []map[string]string
+	rt.Run(t, "check", "", map[string]any{"source": src}, nil).OK(t, &versions)
+	require.Equal(t, []map[string]string{{"number": "2.1.0"}}, versions)
+	var out rt.Response
+	rt.Run(t, "out", t.TempDir(), map[string]any{"source": src, "params": map[string]any{"bump": "patch"}}, nil).OK(t, &out)
+	require.Equal(t, "2.1.1", out.Version["number"])
+}
