@@ -9,13 +9,7 @@ import (
 )
 
 // Kind is the cluster kind's verbs.
-func Kind() resource.Kind {
-	return resource.Kind{
-		Check: func(ctx context.Context, in resource.Input) (any, error) { return Check(ctx, in) },
-		In:    In,
-		Out:   Out,
-	}
-}
+func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 
 // mode is one way of delivering: direct applies itself; flux and argocd
 // ask an in-cluster agent (agent.go). Each gets a validated source

@@ -24,13 +24,7 @@ import (
 )
 
 // Kind is the manifest kind's verbs.
-func Kind() resource.Kind {
-	return resource.Kind{
-		Check: func(ctx context.Context, in resource.Input) (any, error) { return Check(ctx, in) },
-		In:    In,
-		Out:   Out,
-	}
-}
+func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 
 // checkDepth is the history check fetches first; it fetches everything
 // when the requested commit (or any matching commit) is not in it.

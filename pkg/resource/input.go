@@ -79,3 +79,19 @@ func (in Input) ReadParamFile(field, rel string) (string, error) {
 	}
 	return strings.TrimSpace(string(data)), nil
 }
+
+// NewKind assembles a kind from its typed verbs; check's versions are
+// returned as the JSON array Concourse reads (never null).
+func NewKind[V any](check func(context.Context, Input) ([]V, error), in, out func(context.Context, Input) (Response, error)) Kind {
+	return Kind{
+		Check: func(ctx context.Context, i Input) (any, error) {
+			versions, err := check(ctx, i)
+			if versions == nil && err == nil {
+				versions = []V{}
+			}
+			return versions, err
+		},
+		In:    in,
+		Out:   out,
+	}
+}

@@ -13,13 +13,7 @@ import (
 )
 
 // Kind is the semver kind's verbs.
-func Kind() resource.Kind {
-	return resource.Kind{
-		Check: func(ctx context.Context, in resource.Input) (any, error) { return Check(ctx, in) },
-		In:    In,
-		Out:   Out,
-	}
-}
+func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 
 // open decodes the source and connects, with the source's timeout.
 func open(ctx context.Context, in resource.Input) (*Source, *gitrepo.Client, context.Context, context.CancelFunc, error) {
