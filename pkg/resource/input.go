@@ -91,7 +91,7 @@ func NewKind[V any](check func(context.Context, Input) ([]V, error), in, out fun
 			}
 			return versions, err
 		},
-		In:    in,
-		Out:   out,
+		In:  in,
+		Out: out,
 	}
 }
