@@ -22,9 +22,14 @@ func (c *Client) describe(op string, err error) error {
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var netErr net.Error
+	var opErr *net.OpError
 	msg := err.Error()
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled),
+		// A dial or read timeout (a *net.OpError) also matches
+		// DeadlineExceeded; it is worth retrying. The step's own deadline is
+		// final (and Backoff.Do stops once the step's context is done).
+		errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &opErr):
 		return Permanent(fmt.Errorf("%s: %w", where, err))
 	case errors.Is(err, transport.ErrAuthenticationRequired):
 		return Permanent(fmt.Errorf("%s: authentication required or refused: check source.username and source.password", where))

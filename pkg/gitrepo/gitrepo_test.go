@@ -130,3 +130,19 @@ func TestNestedTreeEditKeepsOtherFiles(t *testing.T) {
 	}
 	srv.Git(t, "r", "fsck", "--strict")
 }
+
+func TestHeldThenHungUpFetchIsRetried(t *testing.T) {
+	t.Parallel()
+	var log bytes.Buffer
+	// The first ref advertisement is held, then the connection dropped.
+	srv := gittest.New(t, gittest.WithHTTPFault(faultOn("git-upload-pack", http.MethodGet, 1, gittest.Fault{Delay: 3 * time.Second, Hangup: true})))
+	srv.CreateRepo(t, "r")
+	srv.Commit(t, "r", "main", map[string]string{"a": "1"}, "seed")
+	c, err := gitrepo.New(srv.HTTPURL("r"), gitrepo.Auth{}, gitrepo.WithBackoff(fast), gitrepo.WithLog(&log))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = c.Snapshot(ctx, "main", 1)
+	require.NoError(t, err, log.String())
+}
