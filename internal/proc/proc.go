@@ -22,6 +22,8 @@ import (
 // Process is one started executable.
 type Process struct {
 	Name string
+	bin  string
+	env  []string // added to this process's environment
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{} // closed when the process has exited
@@ -48,7 +50,7 @@ func Start(name, bin, dir string, env []string, args ...string) (*Process, error
 		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{Name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &Process{Name: name, bin: bin, env: env, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		_ = logFile.Close()
@@ -59,11 +61,7 @@ func Start(name, bin, dir string, env []string, args ...string) (*Process, error
 
 // Relaunch starts the same command again (after Stop), appending to its log.
 func (p *Process) Relaunch() (*Process, error) {
-	var env []string
-	if p.cmd.Env != nil {
-		env = p.cmd.Env[len(os.Environ()):]
-	}
-	return Start(p.Name, p.cmd.Path, p.cmd.Dir, env, p.cmd.Args[1:]...)
+	return Start(p.Name, p.bin, p.cmd.Dir, p.env, p.cmd.Args[1:]...)
 }
 
 // PID is the process's ID (and its process group's).
@@ -245,12 +243,19 @@ func CachedBinDir(ctx context.Context, script string, args ...string) (string, e
 	runErr := cmd.Run()
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	dir := lines[len(lines)-1]
+	what := strings.Join(append([]string{path, "--check"}, args...), " ")
 	if runErr != nil {
 		why, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
 		if why == "" && dir != "" {
 			why = "nothing built in " + dir
 		}
-		return "", fmt.Errorf("%s --check %s: %v: %s", path, strings.Join(args, " "), runErr, why)
+		if why == "" {
+			return "", fmt.Errorf("%s: %w", what, runErr)
+		}
+		return "", fmt.Errorf("%s: %w: %s", what, runErr, why)
+	}
+	if dir == "" {
+		return "", fmt.Errorf("%s printed no dir", what)
 	}
 	return dir, nil
 }

@@ -7,7 +7,7 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts each component in its own process group, so stop can
+// sysProcAttr puts each process in its own process group, so Stop can
 // signal it by group.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
