@@ -33,6 +33,8 @@ type AgentParams struct {
 	// Applications without automated sync; Prune prunes in that sync.
 	Sync  bool `json:"sync"`
 	Prune bool `json:"prune"`
+	// VerifyImages is recognised only to say it is not supported yet.
+	VerifyImages bool `json:"verify_images"`
 }
 
 func parseAgentParams(in resource.Input, mode string) (*AgentParams, error) {
@@ -55,6 +57,9 @@ func parseAgentParams(in resource.Input, mode string) (*AgentParams, error) {
 	}
 	if p.Timeout < 0 {
 		errs = append(errs, resource.ConfigErrorf("params.timeout must be positive"))
+	}
+	if p.VerifyImages {
+		errs = append(errs, resource.ConfigErrorf("params.verify_images is not supported for mode %s yet (only for mode direct): the agent applies, so the pods are the agent's to verify", mode))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -105,8 +110,9 @@ type agentKind interface {
 	kind() string
 	// live is the revision the object reports as applied, or "".
 	live(obj *unstructured.Unstructured) string
-	// request asks the agent to reconcile now (towards rev).
-	request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, rev string, p *AgentParams, log func(string, ...any)) error
+	// request asks the agent to reconcile now (towards rev), and returns
+	// obj as patched, or nil when obj itself was not patched.
+	request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, rev string, p *AgentParams, log func(string, ...any)) (*unstructured.Unstructured, error)
 	// judger returns a judge of the object's status for rev: done when
 	// applied and healthy, an error when the attempt for rev has failed.
 	judger(obj *unstructured.Unstructured, rev string) func(obj *unstructured.Unstructured, now time.Time) (done bool, state string, err error)
@@ -184,20 +190,29 @@ func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube
 		return nil, err
 	}
 	judge := a.kind.judger(obj, rev)
-	if done, state, err := judge(obj, time.Now()); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	} else if done {
-		in.Logf("%s: already applied and healthy at %s (%s)", what, rev, state)
+	done, last, err := judge(obj, time.Now())
+	switch {
+	case done:
+		in.Logf("%s: already applied and healthy at %s (%s)", what, rev, last)
 		return obj, nil
+	case err != nil && p == nil:
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	in.Logf("%s: %s", what, last)
 	if p != nil {
-		if err := a.kind.request(ctx, c, obj, rev, p, in.Logf); err != nil {
+		// A failure seen before the request is judged again after it: the
+		// request may be the retry (argocd: a new sync operation).
+		patched, err := a.kind.request(ctx, c, obj, rev, p, in.Logf)
+		if err != nil {
 			return nil, err
 		}
+		if patched != nil {
+			obj = patched
+		}
+		judge = a.kind.judger(obj, rev)
 	}
 	in.Logf("%s: waiting for revision %s to be applied and healthy", what, rev)
 	began := time.Now()
-	last := ""
 	gvr, ns, name := a.kind.target(src)
 	obj, err = watchObject(ctx, ri, name, obj, func(o *unstructured.Unstructured, now time.Time) (bool, error) {
 		done, state, err := judge(o, now)

@@ -45,6 +45,20 @@ spec:
         image: nginx:1.0 # written by the manifest kind
 `
 
+const settingsConfigMap = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello}
+`
+
+// stuckDeployment is web on no node, with a short progress deadline: its
+// rollout fails (ProgressDeadlineExceeded) within seconds, for Flux's health
+// check (which fails fast on it) and Argo's health (Degraded).
+func stuckDeployment() string {
+	d := strings.Replace(webDeployment, "    spec:\n", "    spec:\n      nodeSelector: {no-such-label: \"true\"}\n", 1)
+	return strings.Replace(d, "  replicas: 1\n", "  replicas: 1\n  progressDeadlineSeconds: 2\n", 1)
+}
+
 func create(t *testing.T, ri dynamic.ResourceInterface, doc string) {
 	t.Helper()
 	u := &unstructured.Unstructured{}
@@ -71,7 +85,7 @@ func newAgentFixture(t *testing.T) *agentFixture {
 	env := cluster(t)
 	git := gittest.New(t)
 	git.CreateRepo(t, "config")
-	git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": webDeployment}, "web at 1.0")
+	git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": webDeployment, "deploy/settings.yaml": settingsConfigMap}, "web at 1.0")
 	return &agentFixture{t: t, env: env, git: git, ns: env.Namespace(t)}
 }
 
@@ -147,12 +161,12 @@ kind: Kustomization
 metadata: {name: web}
 spec:
   interval: 1h
-  retryInterval: 5s
+  retryInterval: 3s
   sourceRef: {kind: GitRepository, name: config}
   path: ./deploy
   prune: true
   wait: true
-  timeout: 30s
+  timeout: 10s
   targetNamespace: `+f.ns+`
 `)
 	// The pipeline's identity holds only the Role docs/cluster-rbac.md documents.
@@ -172,12 +186,23 @@ spec:
 	res.OK(t, &out)
 	require.Equal(t, "main@sha1:"+sha, out.Version["revision"])
 	require.Equal(t, "nginx:1.1", f.image(), "the Deployment runs the new image when out returns")
+	_, err = f.env.Client().CoreV1().ConfigMaps(f.ns).Get(t.Context(), "settings", metav1.GetOptions{})
+	require.NoError(t, err, "the ConfigMap of the commit is applied too")
 	require.Contains(t, res.Stderr, "reconcile requested")
 	t.Logf("flux put:\n%s", res.Stderr)
 
 	var versions []map[string]string
 	rt.Run(t, "check", "", map[string]any{"source": src}, nil).OK(t, &versions)
 	require.Equal(t, []map[string]string{{"revision": "main@sha1:" + sha}}, versions)
+
+	// get waits for the version and writes the Kustomization's status.
+	getDir := t.TempDir()
+	rt.Run(t, "in", getDir, map[string]any{"source": src, "version": versions[0]}, nil).OK(t, &out)
+	require.Equal(t, "main@sha1:"+sha, out.Version["revision"])
+	require.Equal(t, "Kustomization/"+f.ns+"/web", out.Meta1("object"))
+	status, err := os.ReadFile(filepath.Join(getDir, "status.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(status), `"lastAppliedRevision": "main@sha1:`+sha+`"`)
 
 	// A broken commit fails with Flux's reason, long before the timeout.
 	broken := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {count: [1, 2]}\n"}, "a broken manifest")
@@ -196,6 +221,24 @@ spec:
 	res = rt.Run(t, "out", f.revisionDir(fixed), map[string]any{"source": src, "params": params}, nil)
 	res.OK(t, nil)
 	require.Contains(t, res.Stderr, "already applied and healthy")
+
+	// A Deployment that cannot be scheduled fails Flux's health check; out
+	// fails once the agent's retry of that revision fails too, with Flux's
+	// reason, not at the timeout.
+	unschedulable := f.git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": stuckDeployment()}, "web on no node")
+	began = time.Now()
+	res = rt.Run(t, "out", f.revisionDir(unschedulable), map[string]any{"source": src, "params": params}, nil)
+	t.Logf("unschedulable commit (%s):\n%s", time.Since(began).Round(time.Second), res.Stderr)
+	res.Fails(t, "Kustomization", "still failing after a retry", "HealthCheckFailed")
+	require.Less(t, time.Since(began), time.Minute)
+	fixed = f.git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": webDeployment}, "web schedulable again")
+	rt.Run(t, "out", f.revisionDir(fixed), map[string]any{"source": src, "params": params}, nil).OK(t, &out)
+	require.Equal(t, "nginx:1.0", f.image())
+
+	// A revision that never arrives: the timeout, saying what it last saw.
+	never := "0123456789abcdef0123456789abcdef01234567"
+	res = rt.Run(t, "out", f.revisionDir(never), map[string]any{"source": src, "params": map[string]any{"revision_file": "revision", "timeout": "3s"}}, nil)
+	res.Fails(t, "gave up waiting for revision "+never, "last seen: Ready=True ReconciliationSucceeded, applied main@sha1:"+fixed)
 
 	// Suspended: an error that says so.
 	_, err = dyn.Resource(kustomizationGVR).Namespace(f.ns).Patch(t.Context(), "web", types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{})
@@ -254,4 +297,29 @@ spec:
 	fixed := f.git.Commit(t, "config", "main", map[string]string{"deploy/bad.yaml": gittest.Deleted}, "remove the broken manifest")
 	rt.Run(t, "out", f.revisionDir(fixed), map[string]any{"source": src, "params": params}, nil).OK(t, &out)
 	require.Equal(t, fixed, out.Version["revision"])
+
+	// get waits for the version and writes the Application's status.
+	getDir := t.TempDir()
+	rt.Run(t, "in", getDir, map[string]any{"source": src, "version": map[string]string{"revision": fixed}}, nil).OK(t, &out)
+	require.Equal(t, fixed, out.Version["revision"])
+	status, err := os.ReadFile(filepath.Join(getDir, "status.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(status), `"revision": "`+fixed+`"`)
+
+	// A rollout that exceeds its progress deadline: Argo says Degraded, and
+	// out fails naming the resource and Kubernetes' message.
+	degraded := f.git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": stuckDeployment()}, "web on no node")
+	began := time.Now()
+	res = rt.Run(t, "out", f.revisionDir(degraded), map[string]any{"source": src, "params": params}, nil)
+	t.Logf("degraded commit (%s):\n%s", time.Since(began).Round(time.Second), res.Stderr)
+	res.Fails(t, "is Degraded", "Deployment/"+f.ns+"/web: Degraded", "progress deadline")
+	require.Less(t, time.Since(began), time.Minute)
+
+	// Its recovery: the Degraded health of the live (previous) state, while
+	// OutOfSync at the new commit, is not taken for the new commit's.
+	recovered := f.git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": webDeployment}, "web schedulable again")
+	res = rt.Run(t, "out", f.revisionDir(recovered), map[string]any{"source": src, "params": params}, nil)
+	res.OK(t, &out)
+	require.Equal(t, recovered, out.Version["revision"])
+	t.Logf("recovery commit:\n%s", res.Stderr)
 }

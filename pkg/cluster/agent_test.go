@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -36,8 +38,11 @@ func TestSameRevision(t *testing.T) {
 
 func obj(t *testing.T, y string) *unstructured.Unstructured {
 	t.Helper()
+	data, err := yaml.YAMLToJSON([]byte(y))
+	require.NoError(t, err)
 	u := &unstructured.Unstructured{}
-	require.NoError(t, yaml.Unmarshal([]byte(y), &u.Object))
+	// As the API client decodes: integers as int64, so generations compare.
+	require.NoError(t, utiljson.Unmarshal(data, &u.Object))
 	return u
 }
 
@@ -69,7 +74,14 @@ func TestFluxJudge(t *testing.T) {
 		{"stale failure of the old revision: keep waiting", ks(old, old, "False", "HealthCheckFailed"), []time.Duration{0, time.Hour}, false, ""},
 		{"dry-run failure of ours: fail now", ks(old, ours, "False", "ReconciliationFailed"), []time.Duration{0}, false, "ReconciliationFailed: the message"},
 		{"health check failing for ours: wait for a retry", ks(old, ours, "False", "HealthCheckFailed"), []time.Duration{0, 20 * time.Second}, false, ""},
-		{"health check still failing after the retry interval", ks(old, ours, "False", "HealthCheckFailed"), []time.Duration{0, 30 * time.Second}, false, "HealthCheckFailed"},
+		{"health check still failing after the retry interval", ks(old, ours, "False", "HealthCheckFailed"), []time.Duration{0, 30 * time.Second}, false, "still failing after a retry: HealthCheckFailed: the message"},
+		{"artifact fetch failing for ours: wait for a retry", ks(old, ours, "False", "ArtifactFailed"), []time.Duration{0, 20 * time.Second}, false, ""},
+		{"ready at ours for an old generation: keep waiting", strings.Replace(ks(ours, ours, "True", "ReconciliationSucceeded"), "observedGeneration: 2", "observedGeneration: 1", 1), []time.Duration{0}, false, ""},
+		{"stalled at ours: fail now", ks(old, ours, "False", "BuildFailed") + stalled, []time.Duration{0}, false, "Stalled InvalidPath: path not found"},
+		{"stalled left from the old revision: wait for the agent to try ours", ks(old, old, "False", "BuildFailed") + stalled, []time.Duration{0, 20 * time.Second}, false, ""},
+		{"stalled left from the old revision past the retry interval", ks(old, old, "False", "BuildFailed") + stalled, []time.Duration{0, 30 * time.Second}, false, "Stalled InvalidPath for 25s, last attempted revision " + old},
+		{"a dependency not ready for ours: only the timeout ends the wait", ks(old, ours, "False", "DependencyNotReady"), []time.Duration{0, time.Hour}, false, ""},
+		{"recovered after a failed attempt", ks(ours, ours, "True", "ReconciliationSucceeded"), []time.Duration{0}, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,12 +101,34 @@ func TestFluxJudge(t *testing.T) {
 			require.True(t, errors.Is(err, errAgentFailed))
 		})
 	}
-	t.Run("stalled", func(t *testing.T) {
-		o := obj(t, ks(old, old, "False", "Progressing")+"  - {type: Stalled, status: \"True\", reason: InvalidPath, message: \"path not found\"}\n")
-		_, _, err := flux{}.judger(o, sha)(o, t0)
-		require.ErrorContains(t, err, "Stalled InvalidPath: path not found")
-	})
 }
+
+func TestFluxJudgeSecondFailedAttempt(t *testing.T) {
+	old, ours := "main@sha1:1111111111111111111111111111111111111111", "main@sha1:"+sha
+	judge := flux{}.judger(obj(t, ks(old, old, "True", "ReconciliationSucceeded")), sha)
+	t0 := time.Now()
+	for i, step := range []struct {
+		status string
+		fail   bool
+	}{
+		{ks(old, old, "True", "ReconciliationSucceeded"), false},
+		{ks(old, ours, "Unknown", "Progressing"), false},
+		{ks(old, ours, "False", "HealthCheckFailed"), false}, // the first attempt: Flux retries
+		{ks(old, ours, "False", "HealthCheckFailed"), false}, // the same status again is no new attempt
+		{ks(old, ours, "Unknown", "Progressing"), false},     // the retry
+		{ks(old, ours, "False", "HealthCheckFailed"), true},  // failed again
+	} {
+		_, _, err := judge(obj(t, step.status), t0.Add(time.Duration(i)*time.Second))
+		if step.fail {
+			require.ErrorContains(t, err, "still failing after a retry: HealthCheckFailed: the message", "step %d", i)
+			return
+		}
+		require.NoError(t, err, "step %d", i)
+	}
+	t.Fatal("the second failed attempt did not fail")
+}
+
+const stalled = "  - {type: Stalled, status: \"True\", reason: InvalidPath, message: \"path not found\"}\n"
 
 func app(syncRev, sync, health, phase, opRev string) string {
 	return `
@@ -123,6 +157,9 @@ func TestArgoJudge(t *testing.T) {
 		{"degraded at ours", app(sha, "Synced", "Degraded", "Succeeded", sha), false, "Deployment/prod/web: Degraded Deployment exceeded its progress deadline"},
 		{"degraded at the old commit: keep waiting", app(old, "OutOfSync", "Degraded", "Succeeded", old), false, ""},
 		{"failed sync of ours", app(old, "OutOfSync", "Healthy", "Failed", sha), false, "sync Failed: one or more objects failed to apply"},
+		{"degraded while out of sync at ours: the live state is the old commit's", app(sha, "OutOfSync", "Degraded", "", ""), false, ""},
+		{"a failed operation from before, revision unknown: keep waiting", app(old, "OutOfSync", "Healthy", "Failed", ""), false, ""},
+		{"synced healthy at ours while an operation runs", app(sha, "Synced", "Healthy", "Running", sha), false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,4 +174,16 @@ func TestArgoJudge(t *testing.T) {
 			require.NotContains(t, err.Error(), "Service/prod/web", "healthy resources are not listed")
 		})
 	}
+}
+
+func TestArgoJudgeOperationItSawStart(t *testing.T) {
+	judge := argocd{}.judger(nil, sha)
+	running := obj(t, app("", "OutOfSync", "Missing", "Running", ""))
+	done, _, err := judge(running, time.Now())
+	require.False(t, done)
+	require.NoError(t, err)
+	failed := obj(t, app("", "OutOfSync", "Missing", "Failed", ""))
+	_, state, err := judge(failed, time.Now())
+	require.ErrorContains(t, err, "sync Failed: one or more objects failed to apply", "an operation that failed before resolving a revision is ours when it started while waiting")
+	require.Equal(t, "sync OutOfSync at (none), health Missing, operation Failed", state)
 }

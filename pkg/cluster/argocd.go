@@ -32,12 +32,12 @@ func (argocd) live(obj *unstructured.Unstructured) string {
 
 // request asks for a refresh, and with params.sync starts a sync operation
 // to the revision in the same patch.
-func (argocd) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, rev string, p *AgentParams, log func(string, ...any)) error {
+func (argocd) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, rev string, p *AgentParams, log func(string, ...any)) (*unstructured.Unstructured, error) {
 	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{"argocd.argoproj.io/refresh": "normal"}}}
 	what := "refresh"
 	if p.Sync {
 		if op, ok, _ := unstructured.NestedMap(obj.Object, "operation"); ok && op != nil {
-			return fmt.Errorf("Application %s/%s already has an operation in progress: wait for it or terminate it before syncing", obj.GetNamespace(), obj.GetName())
+			return nil, fmt.Errorf("Application %s/%s already has an operation in progress: wait for it or terminate it before syncing", obj.GetNamespace(), obj.GetName())
 		}
 		patch["operation"] = map[string]any{
 			"sync":        map[string]any{"revision": rev, "prune": p.Prune},
@@ -47,38 +47,47 @@ func (argocd) request(ctx context.Context, c *kube.Client, obj *unstructured.Uns
 	}
 	data, err := json.Marshal(patch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	name := "Application " + obj.GetNamespace() + "/" + obj.GetName()
-	if _, err := c.Dynamic().Resource(applicationGVR).Namespace(obj.GetNamespace()).Patch(ctx, obj.GetName(), types.MergePatchType, data, metav1.PatchOptions{FieldManager: "gitops-resource"}); err != nil {
-		return c.Explain("request a "+what+" of", name, "patch", "applications", obj.GetNamespace(), err)
+	patched, err := c.Dynamic().Resource(applicationGVR).Namespace(obj.GetNamespace()).Patch(ctx, obj.GetName(), types.MergePatchType, data, metav1.PatchOptions{FieldManager: "gitops-resource"})
+	if err != nil {
+		return nil, c.Explain("request a "+what+" of", name, "patch", "applications", obj.GetNamespace(), err)
 	}
 	log("%s: %s requested", name, what)
-	return nil
+	return patched, nil
 }
 
 // judger: done when the sync revision is rev, Synced, Healthy, and no
 // operation runs (or the last one, for rev, succeeded). It never accepts
-// the state from before the commit, since the revision must match. A
-// failed or errored operation, or Degraded health at rev, fails with Argo's
-// messages and the unhealthy resources.
+// the state from before the commit, since the revision must match, and
+// fails only on the attempt for rev: a failed or errored operation for rev
+// (or one it saw start), or Degraded health once Synced at rev (Degraded
+// while OutOfSync is the live state of an earlier commit). Failures carry
+// Argo's messages and the unhealthy resources.
 func (argocd) judger(_ *unstructured.Unstructured, rev string) func(*unstructured.Unstructured, time.Time) (bool, string, error) {
+	sawOperation := false
 	return func(o *unstructured.Unstructured, _ time.Time) (bool, string, error) {
 		syncRev := str(o, "status", "sync", "revision")
 		sync := str(o, "status", "sync", "status")
 		health := str(o, "status", "health", "status")
 		phase := str(o, "status", "operationState", "phase")
 		opRev := str(o, "status", "operationState", "syncResult", "revision")
+		opTarget := str(o, "status", "operationState", "operation", "sync", "revision")
 		_, pending, _ := unstructured.NestedMap(o.Object, "operation")
+		running := pending || phase == "Running"
 		state := fmt.Sprintf("sync %s at %s, health %s, operation %s", orNone(sync), orNone(short(syncRev)), orNone(health), orNone(phase))
-		ours := sameRevision(syncRev, rev) || sameRevision(opRev, rev)
-		if (phase == "Failed" || phase == "Error") && (opRev == "" || sameRevision(opRev, rev)) && !pending {
+		ourOperation := sameRevision(opRev, rev) || (opRev == "" && (sameRevision(opTarget, rev) || sawOperation))
+		if running {
+			sawOperation = true
+		}
+		if (phase == "Failed" || phase == "Error") && ourOperation && !running {
 			return false, state, fmt.Errorf("%w: sync %s: %s%s", errAgentFailed, phase, str(o, "status", "operationState", "message"), argoProblems(o))
 		}
-		if ours && health == "Degraded" && phase != "Running" && !pending {
+		if sameRevision(syncRev, rev) && sync == "Synced" && health == "Degraded" && !running {
 			return false, state, fmt.Errorf("%w: revision %s is Degraded%s", errAgentFailed, rev, argoProblems(o))
 		}
-		opDone := phase != "Running" && !pending && (phase == "" || phase == "Succeeded" || !sameRevision(opRev, rev))
+		opDone := !running && (phase == "" || phase == "Succeeded" || !ourOperation)
 		return sameRevision(syncRev, rev) && sync == "Synced" && health == "Healthy" && opDone, state, nil
 	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,9 +39,9 @@ func (flux) live(obj *unstructured.Unstructured) string {
 // request stamps reconcile.fluxcd.io/requestedAt on the Kustomization's
 // source only: the Kustomization follows the new artifact by itself, and
 // stamping it too makes it re-apply the old artifact first.
-func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, _ string, _ *AgentParams, log func(string, ...any)) error {
+func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, _ string, _ *AgentParams, log func(string, ...any)) (*unstructured.Unstructured, error) {
 	if suspended, _, _ := unstructured.NestedBool(obj.Object, "spec", "suspend"); suspended {
-		return fmt.Errorf("Kustomization %s/%s is suspended (spec.suspend: true): Flux will not apply anything until it is resumed (flux resume kustomization %s -n %s)",
+		return nil, fmt.Errorf("Kustomization %s/%s is suspended (spec.suspend: true): Flux will not apply anything until it is resumed (flux resume kustomization %s -n %s)",
 			obj.GetNamespace(), obj.GetName(), obj.GetName(), obj.GetNamespace())
 	}
 	kind := str(obj, "spec", "sourceRef", "kind")
@@ -51,22 +52,30 @@ func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstr
 	}
 	gvr, ok := fluxSources[kind]
 	if !ok {
-		return fmt.Errorf("Kustomization %s/%s has a sourceRef of kind %q: only GitRepository, OCIRepository and Bucket are known", obj.GetNamespace(), obj.GetName(), kind)
+		return nil, fmt.Errorf("Kustomization %s/%s has a sourceRef of kind %q: only GitRepository, OCIRepository and Bucket are known", obj.GetNamespace(), obj.GetName(), kind)
 	}
 	stamp := fmt.Sprintf(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":%q}}}`, time.Now().Format(time.RFC3339Nano))
 	what := fmt.Sprintf("%s %s/%s", kind, ns, name)
 	if _, err := c.Dynamic().Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, []byte(stamp), metav1.PatchOptions{FieldManager: "gitops-resource"}); err != nil {
-		return c.Explain("request a reconcile of", what, "patch", gvr.Resource, ns, err)
+		return nil, c.Explain("request a reconcile of", what, "patch", gvr.Resource, ns, err)
 	}
 	log("%s: reconcile requested", what)
-	return nil
+	return nil, nil
 }
 
 // judger: done when lastAppliedRevision is rev and Ready=True for the
 // current generation. Failure is judged on the attempt for rev only (a
-// first Ready=False can be stale status from the previous commit): Stalled,
-// a failure that retrying cannot change (the build or dry-run failed), or a
-// health check still failing after the Kustomization's retry interval.
+// first Ready=False can be stale status from the previous commit):
+//   - Stalled for rev, or a failure that retrying cannot change (the build
+//     or dry-run failed): at once;
+//   - a failure the agent retries (a health check, fetching the artifact):
+//     once a second attempt at rev fails too (Ready went Unknown for the
+//     retry and back to False), or it has been failing for the retry
+//     interval (+15s);
+//   - DependencyNotReady: never; a dependency may be catching up to the
+//     same commit, so only the timeout ends it (its message says so);
+//   - a Stalled left from an earlier revision: if still there after the
+//     retry interval (+15s).
 func (flux) judger(obj *unstructured.Unstructured, rev string) func(*unstructured.Unstructured, time.Time) (bool, string, error) {
 	retry := time.Minute
 	for _, field := range []string{"retryInterval", "interval"} {
@@ -76,35 +85,78 @@ func (flux) judger(obj *unstructured.Unstructured, rev string) func(*unstructure
 		}
 	}
 	retry += 15 * time.Second
-	var failingSince time.Time
+	var (
+		stalledSince, failingSince time.Time
+		failing                    bool // the last state judged was a failed attempt at rev
+		attempts                   int  // failed attempts at rev seen
+	)
 	return func(o *unstructured.Unstructured, now time.Time) (bool, string, error) {
 		applied := str(o, "status", "lastAppliedRevision")
 		attempted := str(o, "status", "lastAttemptedRevision")
 		observed, _, _ := unstructured.NestedInt64(o.Object, "status", "observedGeneration")
 		current := observed >= o.GetGeneration()
 		ready, reason, msg := condition(o, "Ready")
-		state := fmt.Sprintf("Ready=%s %s, applied %s, attempted %s", orNone(ready), reason, orNone(applied), orNone(attempted))
+		stalled, sreason, smsg := condition(o, "Stalled")
+		state := fmt.Sprintf("Ready=%s, applied %s, attempted %s", strings.TrimSpace(orNone(ready)+" "+reason), orNone(applied), orNone(attempted))
+		if stalled == "True" {
+			state += ", Stalled " + sreason
+		}
+		if ready == "False" && msg != "" {
+			state += ": " + msg // what a timeout reports as last seen
+		}
 		if sameRevision(applied, rev) && ready == "True" && current {
 			return true, state, nil
 		}
-		if stalled, sreason, smsg := condition(o, "Stalled"); stalled == "True" {
-			return false, state, fmt.Errorf("%w: Stalled %s: %s", errAgentFailed, sreason, smsg)
-		}
-		if !sameRevision(attempted, rev) || ready != "False" || !current {
-			failingSince = time.Time{}
+		ours := sameRevision(attempted, rev) && current
+		if stalled == "True" {
+			if ours {
+				return false, state, fmt.Errorf("%w: Stalled %s: %s", errAgentFailed, sreason, smsg)
+			}
+			if stalledSince.IsZero() {
+				stalledSince = now
+			}
+			if now.Sub(stalledSince) >= retry {
+				return false, state, fmt.Errorf("%w: Stalled %s for %s, last attempted revision %s: %s", errAgentFailed, sreason, retry, orNone(attempted), smsg)
+			}
 			return false, state, nil
 		}
-		switch reason {
-		case "HealthCheckFailed", "Progressing", "DependencyNotReady", "ProgressingWithRetry":
-			if failingSince.IsZero() {
-				failingSince = now
-			}
-			if now.Sub(failingSince) < retry {
-				return false, state, nil
-			}
+		stalledSince = time.Time{}
+		if !ours {
+			failingSince, failing, attempts = time.Time{}, false, 0
+			return false, state, nil
 		}
-		return false, state, fmt.Errorf("%w: revision %s failed: %s: %s", errAgentFailed, attempted, reason, msg)
+		if ready != "False" {
+			failing = false // an attempt (a retry) is under way
+			return false, state, nil
+		}
+		if !fluxRetries[reason] {
+			return false, state, fmt.Errorf("%w: revision %s failed: %s: %s", errAgentFailed, attempted, reason, msg)
+		}
+		if reason == "DependencyNotReady" {
+			return false, state, nil
+		}
+		if !failing {
+			failing = true
+			attempts++
+		}
+		if failingSince.IsZero() {
+			failingSince = now
+		}
+		if attempts >= 2 || now.Sub(failingSince) >= retry {
+			return false, state, fmt.Errorf("%w: revision %s still failing after a retry: %s: %s", errAgentFailed, attempted, reason, msg)
+		}
+		return false, state, nil
 	}
+}
+
+// fluxRetries are the Ready=False reasons of a Kustomization that the next
+// attempt may clear without a new commit.
+var fluxRetries = map[string]bool{
+	"HealthCheckFailed":    true,
+	"Progressing":          true,
+	"ProgressingWithRetry": true,
+	"DependencyNotReady":   true,
+	"ArtifactFailed":       true,
 }
 
 func orNone(s string) string {

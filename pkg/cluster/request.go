@@ -65,6 +65,8 @@ type Source struct {
 	Kustomization string `json:"kustomization"`
 	// Application names the Argo CD Application to wait for (mode argocd).
 	Application string `json:"application"`
+	// HelmRelease is recognised only to say it is not supported yet.
+	HelmRelease string `json:"helmrelease"`
 
 	selected []Selector
 }
@@ -158,6 +160,9 @@ func (s *Source) validate() error {
 		}
 	default:
 		errs = append(errs, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", s.Mode))
+	}
+	if s.HelmRelease != "" {
+		errs = append(errs, resource.ConfigErrorf("source.helmrelease is not supported yet: mode flux waits on a Kustomization; set source.kustomization to the one that applies the HelmRelease (with spec.wait: true its health includes the release)"))
 	}
 	switch {
 	case s.Kubeconfig != "" && (s.Server != "" || s.Token != "" || s.CertificateAuthority != ""):

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,6 +36,7 @@ func TestSourceValidation(t *testing.T) {
 		{"flux field in argocd", `{"kind": "cluster", "mode": "argocd", "application": "a", "kustomization": "k", ` + kc + `}`, []string{`source.kustomization belongs to mode flux`}},
 		{"agent field in direct", `{"kind": "cluster", "kustomization": "k", ` + kc + `}`, []string{`belong to modes flux and argocd`}},
 		{"unknown mode", `{"kind": "cluster", "mode": "push", ` + kc + `}`, []string{`source.mode "push" is not a mode: use direct, flux or argocd`}},
+		{"helmrelease says not supported", `{"kind": "cluster", "mode": "flux", "helmrelease": "web", ` + kc + `}`, []string{`source.helmrelease is not supported yet`, `source.kustomization is required`}},
 		{"no credentials", `{"kind": "cluster"}`, []string{"source.kubeconfig (inline YAML) or source.server with source.token is required for kind cluster"}},
 		{"both ways", `{"kind": "cluster", "server": "https://k", "token": "t", ` + kc + `}`, []string{"exclude each other"}},
 		{"token alone", `{"kind": "cluster", "token": "t"}`, []string{"source.server is required with source.token"}},
@@ -126,4 +129,43 @@ func TestSelectors(t *testing.T) {
 		require.True(t, kindMatches(sel, kind), sel)
 	}
 	require.False(t, kindMatches("deploy", "StatefulSet"))
+}
+
+func TestAgentParamsValidation(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ref"), []byte("3becd003b8704fbc0c7e3f041ff27c51e53ed5f6\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644))
+	tests := []struct {
+		name, mode, params string
+		errs               []string
+		revision           string
+	}{
+		{"revision", ModeFlux, `{"revision": "main@sha1:abc1234", "timeout": "2m"}`, nil, "main@sha1:abc1234"},
+		{"revision_file is read and trimmed", ModeArgoCD, `{"revision_file": "ref", "sync": true, "prune": true}`, nil, "3becd003b8704fbc0c7e3f041ff27c51e53ed5f6"},
+		{"one of them is required", ModeFlux, `{}`, []string{"params.revision or params.revision_file is required for mode flux"}, ""},
+		{"not both", ModeFlux, `{"revision": "a", "revision_file": "ref"}`, []string{"exclude each other"}, ""},
+		{"sync is argocd's", ModeFlux, `{"revision": "a", "sync": true}`, []string{"params.sync and params.prune belong to mode argocd"}, ""},
+		{"prune needs sync", ModeArgoCD, `{"revision": "a", "prune": true}`, []string{"set sync: true"}, ""},
+		{"verify_images says not supported", ModeArgoCD, `{"revision": "a", "verify_images": true}`, []string{"params.verify_images is not supported for mode argocd yet"}, ""},
+		{"empty revision_file", ModeFlux, `{"revision_file": "empty"}`, []string{"params.revision_file empty is empty"}, ""},
+		{"revision_file outside the build dir", ModeFlux, `{"revision_file": "../ref"}`, []string{"params.revision_file"}, ""},
+		{"typo", ModeFlux, `{"revison": "a"}`, []string{`unknown key "revison" (did you mean "revision"?)`}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(t, `{}`, tt.params)
+			in.Dir = dir
+			p, err := parseAgentParams(in, tt.mode)
+			if len(tt.errs) == 0 {
+				require.NoError(t, err)
+				require.Equal(t, tt.revision, p.Revision)
+				return
+			}
+			require.Error(t, err)
+			require.True(t, resource.IsConfigError(err), "config errors are terminal")
+			for _, e := range tt.errs {
+				require.ErrorContains(t, err, e)
+			}
+		})
+	}
 }
