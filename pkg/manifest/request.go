@@ -43,6 +43,10 @@ type Source struct {
 	RegistryPassword string `json:"registry_password"`
 	// DockerConfig is a Docker config.json (its content) for resolve_digest.
 	DockerConfig string `json:"docker_config"`
+	// RegistryInsecure makes resolve_digest speak plain HTTP to registries
+	// that are not on loopback (those always are), as registry-image's
+	// insecure does.
+	RegistryInsecure bool `json:"registry_insecure"`
 }
 
 // ValuePath is one explicit Helm value path: repository alone holds a whole
@@ -155,7 +159,7 @@ func (s *Source) valuePaths() []yamledit.ValuePath {
 }
 
 func (s *Source) registryOptions() []registry.Option {
-	return []registry.Option{registry.WithBasicAuth(s.RegistryUsername, s.RegistryPassword), registry.WithDockerConfig(s.DockerConfig)}
+	return []registry.Option{registry.WithBasicAuth(s.RegistryUsername, s.RegistryPassword), registry.WithDockerConfig(s.DockerConfig), registry.WithInsecure(s.RegistryInsecure)}
 }
 
 // validatePatterns checks paths: relative, inside the repository, valid globs.

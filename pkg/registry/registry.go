@@ -29,6 +29,7 @@ type Option func(*options) error
 type options struct {
 	username, password string
 	dockerConfig       string
+	insecure           bool
 	log                io.Writer
 	attempts           int
 	base, max          time.Duration
@@ -70,6 +71,12 @@ func WithDockerConfig(content string) Option {
 	}
 }
 
+// WithInsecure speaks plain HTTP to the registry wherever it is; without
+// it only registries on loopback are spoken to over plain HTTP.
+func WithInsecure(insecure bool) Option {
+	return func(o *options) error { o.insecure = insecure; return nil }
+}
+
 // WithLog sends retry notices to w (default: discarded).
 func WithLog(w io.Writer) Option {
 	return func(o *options) error { o.log = w; return nil }
@@ -102,8 +109,8 @@ func ValidateDockerConfig(content string) error {
 
 // Resolve returns the digest (sha256:...) the registry serves for repo:tag.
 // The manifest is asked for with HEAD, and with GET when the registry does
-// not answer HEAD. Registries on localhost or 127.0.0.1 are spoken to over
-// plain HTTP.
+// not answer HEAD. Registries on localhost or 127.0.0.1, and every registry
+// WithInsecure(true), are spoken to over plain HTTP.
 func Resolve(ctx context.Context, repo, tag string, opts ...Option) (string, error) {
 	o := defaults()
 	for _, opt := range opts {
@@ -112,7 +119,7 @@ func Resolve(ctx context.Context, repo, tag string, opts ...Option) (string, err
 		}
 	}
 	var nameOpts []name.Option
-	if isLoopback(repo) {
+	if o.insecure || isLoopback(repo) {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	ref, err := name.NewTag(repo+":"+tag, nameOpts...)
