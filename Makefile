@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: demo-concourse test deps tools tools-k8s tools-agents tools-concourse build demo cluster bench fmt vet
+.PHONY: demo-local test deps tools tools-k8s tools-agents tools-concourse build demo cluster bench fmt vet
 
 ## test: install what the tests need, build the test tools once, run every test.
 test: deps tools vet
@@ -37,16 +37,17 @@ build:
 	ln -f $(BIN)/check $(BIN)/in
 	ln -f $(BIN)/check $(BIN)/out
 
-## demo: run the push-style delivery job end to end on embedded servers (git, registry,
-## control plane, all on 127.0.0.1), printing each step.
-demo: deps tools-k8s
-	$(GO) test -count=1 -v -run 'TestDemo' ./e2e/demo/
+## demo: the first thing to run. A real Concourse (web, a containerd worker and postgres in a
+## private network namespace; needs root) pulls this tree's image from a local registry and runs
+## pipelines-examples/push-direct against a local git server and Kubernetes control plane, then
+## stays up, printing the Concourse URL, the fly login and the kubeconfig, until Ctrl-C.
+demo: deps tools-k8s tools-concourse
+	GITOPS_DEMO=1 $(GO) test -count=1 -v -timeout 24h -run 'TestConcourseEndToEnd$$' ./e2e/concourse/
 
-## demo-concourse: the same job as a pipeline in a real Concourse (web, containerd worker,
-## postgres in a private network namespace; needs root), printing the stack, the build log and
-## the resulting git and cluster state.
-demo-concourse: deps tools-k8s tools-concourse
-	$(GO) test -count=1 -v -run 'TestConcourseEndToEnd' ./e2e/concourse/
+## demo-local: the same job without Concourse and without root: the binaries run as Concourse
+## runs them, on embedded servers, printing each step.
+demo-local: deps tools-k8s
+	$(GO) test -count=1 -v -run 'TestDemo' ./e2e/demo/
 
 ## cluster: start the local control plane and print its KUBECONFIG; Ctrl-C stops it.
 cluster: tools-k8s
@@ -55,8 +56,11 @@ cluster: tools-k8s
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: the binaries next to the git CLI doing the same work, same inputs, same run.
+## bench: the binaries next to the git CLI doing the same work, same inputs, same run; ends
+## with one table (bench/table), each figure a median of the runs with min–max.
 bench: deps tools-k8s
-	$(GO) test -run '^$$' -bench . -benchtime 10x -count 5 ./bench/
-	$(GO) test -run '^$$' -bench Edit -count 5 ./pkg/yamledit/
-	$(GO) test -run '^$$' -bench Apply100 -benchtime 3x -count 3 ./pkg/cluster/
+	set -o pipefail; { \
+	  $(GO) test -run '^$$' -bench . -benchtime 10x -count 5 -timeout 60m ./bench/ && \
+	  $(GO) test -run '^$$' -bench Edit -count 5 ./pkg/yamledit/ && \
+	  $(GO) test -run '^$$' -bench Apply100 -benchtime 3x -count 3 -timeout 30m ./pkg/cluster/; \
+	} | $(GO) run ./bench/table

@@ -24,17 +24,17 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	"github.com/gitops-resource/gitops-resource/internal/image"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
+	"github.com/gitops-resource/gitops-resource/pkg/kube"
+	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
 )
-
-// The image the config repo deploys; the pipeline writes the new tag.
-const webRepository = "registry.example.com/acme/web"
 
 // stack is a Concourse started by stack.sh up.
 type stack struct {
@@ -164,7 +164,7 @@ func exposeIn(t *testing.T, s *stack, target string) string {
 	t.Helper()
 	ln, err := listenIn(s.env["NETNS"], net.JoinHostPort(s.env["GATEWAY"], "0"))
 	require.NoError(t, err)
-	t.Cleanup(forward(ln, target))
+	t.Cleanup(forward(ln, func() (net.Conn, error) { return net.Dial("tcp", target) }))
 	return ln.Addr().String()
 }
 
@@ -255,7 +255,9 @@ func kubeconfigVia(t *testing.T, env *kubetest.Env, addr string) string {
 	return string(b)
 }
 
-const deployment = `apiVersion: apps/v1
+// deployment is the config repo's Deployment, running image.
+func deployment(image string) string {
+	return `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
@@ -270,14 +272,32 @@ spec:
       containers:
       - name: web
         # the tag the pipeline moves
-        image: ` + webRepository + `:0.1.0
+        image: ` + image + `
 `
+}
 
-// TestConcourseEndToEnd runs pipelines-examples/push-direct (without its
-// image build) on a real Concourse: the gitops image from this tree, pulled
-// from a local registry by the worker, bumps the version in a git repo,
-// writes the new tag into the config repo and, when a control plane is
-// built, applies the config and waits for the rollout.
+// e2e is what every pipeline of TestConcourseEndToEnd shares: the stack, the
+// git server (HTTP, exposed in the namespace) and, when built, the control
+// plane (its admin kubeconfig reaching it through the namespace).
+type e2e struct {
+	stack      *stack
+	git        *gittest.Server
+	gitURL     string
+	kube       *kubetest.Env
+	kubeconfig string
+	busybox    v1.Image
+}
+
+// TestConcourseEndToEnd runs pipelines-examples/push-direct, flux and argocd
+// (without their image build: testdata/pipeline.yml) on a real Concourse:
+// the gitops image from this tree, pulled from a local registry by the
+// worker, bumps the version in a git repo, writes the new tag into the config
+// repo and delivers it: applied and rolled out (direct), or handed to a real
+// Flux or Argo CD and waited for. Without a control plane (outside CI) only
+// the git part of push-direct runs; without the agents, their pipelines skip.
+//
+// GITOPS_DEMO=1 (make demo) runs push-direct only and keeps the stack up
+// afterwards, printing where to look, until interrupted.
 func TestConcourseEndToEnd(t *testing.T) {
 	needRuntime(t)
 	start := time.Now()
@@ -285,90 +305,232 @@ func TestConcourseEndToEnd(t *testing.T) {
 	upTook := time.Since(start)
 
 	// Images: ours, built from this tree the way the Dockerfile lays it
-	// out, and busybox for the task.
+	// out, and busybox for the task (and as the app's image in the pull
+	// styles, which pin it by digest).
 	img, err := image.Build(resourceBinary(t), "/etc/ssl/certs/ca-certificates.crt")
 	require.NoError(t, err)
-	reg := s.env["REGISTRY"]
-	push(t, s, img, reg+"/gitops-resource:e2e")
-	push(t, s, busyboxImage(t), reg+"/busybox:latest")
-
-	// Git: the version line and the config repo.
-	srv := gittest.New(t)
-	srv.CreateRepo(t, "app")
-	srv.Commit(t, "app", "version", map[string]string{"version": "0.1.0"}, "start at 0.1.0")
-	srv.CreateRepo(t, "config")
-	srv.Commit(t, "config", "main", map[string]string{"deploy/deployment.yaml": deployment}, "web at 0.1.0")
-	gitAddr := exposeIn(t, s, srv.HTTPAddr())
-
-	vars := map[string]string{
-		"registry":         reg,
-		"git":              "http://" + gitAddr,
-		"image-repository": webRepository,
-	}
-	kube := controlPlane(t)
-	var ns string
-	if kube != nil {
-		ns = kube.Namespace(t)
-		u, err := url.Parse(kube.Host())
+	e := &e2e{stack: s, git: gittest.New(t), busybox: busyboxImage(t)}
+	push(t, s, img, s.env["REGISTRY"]+"/gitops-resource:e2e")
+	push(t, s, e.busybox, s.env["REGISTRY"]+"/busybox:latest")
+	e.gitURL = "http://" + exposeIn(t, s, e.git.HTTPAddr())
+	if e.kube = controlPlane(t); e.kube != nil {
+		u, err := url.Parse(e.kube.Host())
 		require.NoError(t, err)
-		vars["kubeconfig"] = kubeconfigVia(t, kube, exposeIn(t, s, u.Host))
+		e.kubeconfig = kubeconfigVia(t, e.kube, exposeIn(t, s, u.Host))
+	}
+	t.Logf("stack up in %s", upTook.Round(100*time.Millisecond))
+
+	t.Run("push-direct", e.pushDirect)
+	if os.Getenv("GITOPS_DEMO") != "" {
+		e.hold(t)
+		return
+	}
+	t.Run("flux", e.flux)
+	t.Run("argocd", e.argoCD)
+	t.Logf("total %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// pushDirect: example (a), semver → manifest → cluster direct.
+func (e *e2e) pushDirect(t *testing.T) {
+	const webRepository = "registry.example.com/acme/web"
+	cfg := e.repos(t, "direct", deployment(webRepository+":0.1.0"))
+	vars := map[string]string{"image-repository": webRepository}
+	var ns string
+	if e.kube != nil {
+		ns = e.kube.Namespace(t)
 		vars["namespace"] = ns
 	}
-	pipelineFile := renderPipeline(t, s.work, kube != nil)
-	varsFile := filepath.Join(s.work, "vars.yml")
+	e.deliver(t, "direct", vars)
+
+	got := e.git.Git(t, cfg, "show", "main:deploy/deployment.yaml")
+	require.Equal(t, deployment(webRepository+":0.1.1"), got+"\n", "only the tag changes")
+	trailers := e.git.Git(t, cfg, "log", "-1", "--format=%B", "main")
+	require.Contains(t, trailers, "build-and-deploy", "the commit links back to the build:\n%s", trailers)
+	if e.kube != nil {
+		e.requireRunning(t, ns, webRepository+":0.1.1")
+	}
+}
+
+// flux: example (b), the config pinned by digest, then the flux put waits
+// for a real Flux to apply that commit.
+func (e *e2e) flux(t *testing.T) {
+	e.needKube(t)
+	agenttest.StartFlux(t, e.kube)
+	repo, digest := e.appImage(t)
+	cfg := e.repos(t, "flux", deployment(repo+":0.1.0"))
+	ns := e.kube.Namespace(t)
+	e.apply(t, ns, `
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: config}
+spec: {url: `+e.git.HTTPURL(cfg)+`, interval: 1h, ref: {branch: main}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: web}
+spec:
+  interval: 1h
+  retryInterval: 3s
+  sourceRef: {kind: GitRepository, name: config}
+  path: ./deploy
+  prune: true
+  wait: true
+  timeout: 30s
+  targetNamespace: `+ns+`
+`)
+	e.deliver(t, "flux", map[string]string{"image-repository": repo, "namespace": ns})
+	e.requirePulled(t, cfg, ns, repo+":0.1.1@"+digest)
+}
+
+// argoCD: example (c), the same with a real Argo CD and sync: true.
+func (e *e2e) argoCD(t *testing.T) {
+	e.needKube(t)
+	argo := agenttest.StartArgoCD(t, e.kube)
+	repo, digest := e.appImage(t)
+	cfg := e.repos(t, "argocd", deployment(repo+":0.1.0"))
+	ns := e.kube.Namespace(t)
+	e.apply(t, argo.Namespace(), `
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: `+ns+`}
+spec:
+  project: default
+  source: {repoURL: `+e.git.HTTPURL(cfg)+`, path: deploy, targetRevision: main}
+  destination: {server: https://kubernetes.default.svc, namespace: `+ns+`}
+`)
+	e.deliver(t, "argocd", map[string]string{"image-repository": repo, "namespace": argo.Namespace(), "application": ns})
+	e.requirePulled(t, cfg, ns, repo+":0.1.1@"+digest)
+}
+
+func (e *e2e) needKube(t *testing.T) {
+	t.Helper()
+	if e.kube == nil {
+		t.Skip("no control plane: `make tools` builds it")
+	}
+}
+
+// repos creates <mode>-app (the version line) and <mode>-config (deploy/
+// holding doc) and returns the config repo's name.
+func (e *e2e) repos(t *testing.T, mode, doc string) string {
+	t.Helper()
+	app, cfg := mode+"-app", mode+"-config"
+	e.git.CreateRepo(t, app)
+	e.git.Commit(t, app, "version", map[string]string{"version": "0.1.0"}, "start at 0.1.0")
+	e.git.CreateRepo(t, cfg)
+	e.git.Commit(t, cfg, "main", map[string]string{"deploy/deployment.yaml": doc}, "web at 0.1.0")
+	return cfg
+}
+
+// appImage stands in for the image the build pushed: web:0.1.1 (the version
+// the pipeline bumps to) in the stack's registry. It returns the repository
+// and the digest the config must pin.
+func (e *e2e) appImage(t *testing.T) (repo, digest string) {
+	t.Helper()
+	repo = e.stack.env["REGISTRY"] + "/web"
+	push(t, e.stack, e.busybox, repo+":0.1.1")
+	d, err := e.busybox.Digest()
+	require.NoError(t, err)
+	return repo, d.String()
+}
+
+// apply server-side applies the YAML documents in doc into namespace ns;
+// they go with the namespace, or are deleted when t ends.
+func (e *e2e) apply(t *testing.T, ns, doc string) {
+	t.Helper()
+	c, err := kube.New(kube.WithRESTConfig(e.kube.Config()), kube.WithNamespace(ns))
+	require.NoError(t, err)
+	for _, d := range strings.Split(doc, "\n---\n") {
+		u := &unstructured.Unstructured{}
+		require.NoError(t, yaml.Unmarshal([]byte(d), &u.Object))
+		u.SetNamespace(ns)
+		_, err := c.ApplyOne(t.Context(), u, false)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = c.Delete(ctx, u)
+		})
+	}
+}
+
+// deliver renders the pipeline for mode, sets it with vars, checks each
+// resource, then triggers the job and requires a green build; it also checks
+// the version line moved to 0.1.1.
+func (e *e2e) deliver(t *testing.T, mode string, vars map[string]string) {
+	t.Helper()
+	s := e.stack
+	cluster := e.kube != nil
+	vars["registry"] = s.env["REGISTRY"]
+	vars["git"] = e.gitURL
+	vars["app-repo"], vars["config-repo"] = mode+"-app", mode+"-config"
+	if cluster {
+		vars["kubeconfig"] = e.kubeconfig
+	}
+	dir := t.TempDir()
+	pipelineFile := renderPipeline(t, dir, mode, cluster)
+	varsFile := filepath.Join(dir, "vars.yml")
 	b, err := yaml.Marshal(vars)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(varsFile, b, 0o600))
 
+	p := mode
 	s.fly(t, "validate-pipeline", "--strict", "-c", pipelineFile, "-l", varsFile)
-	s.fly(t, "set-pipeline", "-n", "-p", "e2e", "-c", pipelineFile, "-l", varsFile)
-	s.fly(t, "unpause-pipeline", "-p", "e2e")
+	s.fly(t, "set-pipeline", "-n", "-p", p, "-c", pipelineFile, "-l", varsFile)
+	s.fly(t, "unpause-pipeline", "-p", p)
 	// A failing check leaves a triggered build pending forever: check each
 	// resource first, so a broken image or source fails here, with its log.
 	resources := []string{"version", "config"}
-	if kube != nil {
+	if cluster {
 		resources = append(resources, "cluster")
 	}
 	for _, r := range resources {
-		s.fly(t, "check-resource", "-r", "e2e/"+r)
+		s.fly(t, "check-resource", "-r", p+"/"+r)
 	}
-	buildStart := time.Now()
+	began := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	out, err := s.run(ctx, s.env["FLY"], "-t", "e2e", "trigger-job", "-j", "e2e/build-and-deploy", "-w")
-	t.Logf("── fly trigger-job -w:\n%s", out)
+	out, err := s.run(ctx, s.env["FLY"], "-t", "e2e", "trigger-job", "-j", p+"/build-and-deploy", "-w")
+	t.Logf("── fly trigger-job -j %s/build-and-deploy -w:\n%s", p, out)
 	if err != nil {
 		t.Fatalf("build failed: %v", err)
 	}
 	require.Contains(t, out, "succeeded")
-	t.Logf("stack up %s; trigger → green build %s; total %s",
-		upTook.Round(100*time.Millisecond), time.Since(buildStart).Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+	t.Logf("trigger → green build: %s", time.Since(began).Round(100*time.Millisecond))
 
-	// The git state the build left.
-	require.Equal(t, "0.1.1", srv.Git(t, "app", "show", "version:version"))
-	msg := srv.Git(t, "app", "log", "-1", "--format=%B", "version")
-	require.Contains(t, msg, "0.1.1")
-	got := srv.Git(t, "config", "show", "main:deploy/deployment.yaml")
-	require.Equal(t, strings.Replace(deployment, ":0.1.0", ":0.1.1", 1), got+"\n", "only the tag changes")
-	trailers := srv.Git(t, "config", "log", "-1", "--format=%B", "main")
-	require.Contains(t, trailers, "build-and-deploy", "the commit links back to the build:\n%s", trailers)
-
-	if kube != nil {
-		d, err := kube.Client().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
-		require.NoError(t, err)
-		require.Equal(t, webRepository+":0.1.1", d.Spec.Template.Spec.Containers[0].Image)
-		require.Equal(t, int32(1), d.Status.ReadyReplicas, "the put waited for the rollout")
-	}
+	app := vars["app-repo"]
+	require.Equal(t, "0.1.1", e.git.Git(t, app, "show", "version:version"))
+	require.Contains(t, e.git.Git(t, app, "log", "-1", "--format=%B", "version"), "0.1.1")
 }
 
-// renderPipeline writes testdata/push-direct.yml, with or without the
-// cluster part, into dir.
-func renderPipeline(t *testing.T, dir string, cluster bool) string {
+// requireRunning: the Deployment in ns runs image, rolled out.
+func (e *e2e) requireRunning(t *testing.T, ns, image string) {
 	t.Helper()
-	tmpl, err := template.ParseFiles(filepath.Join(repoRoot(), "e2e", "concourse", "testdata", "push-direct.yml"))
+	d, err := e.kube.Client().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, image, d.Spec.Template.Spec.Containers[0].Image)
+	require.Equal(t, int32(1), d.Status.ReadyReplicas, "the put waited for the rollout")
+}
+
+// requirePulled: the config repo pins ref, and the agent applied it: the
+// Deployment in ns runs it when the pipeline's build is green.
+func (e *e2e) requirePulled(t *testing.T, cfg, ns, ref string) {
+	t.Helper()
+	got := e.git.Git(t, cfg, "show", "main:deploy/deployment.yaml")
+	require.Equal(t, deployment(ref), got+"\n", "only the reference changes, pinned by digest")
+	e.requireRunning(t, ns, ref)
+}
+
+// renderPipeline writes testdata/pipeline.yml for mode, with or without the
+// cluster part, into dir.
+func renderPipeline(t *testing.T, dir, mode string, cluster bool) string {
+	t.Helper()
+	tmpl, err := template.ParseFiles(filepath.Join(repoRoot(), "e2e", "concourse", "testdata", "pipeline.yml"))
 	require.NoError(t, err)
 	var buf bytes.Buffer
-	require.NoError(t, tmpl.Execute(&buf, struct{ Cluster bool }{cluster}))
+	require.NoError(t, tmpl.Execute(&buf, struct {
+		Mode    string
+		Cluster bool
+	}{mode, cluster}))
 	p := filepath.Join(dir, "pipeline.yml")
 	require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
 	return p

@@ -11,13 +11,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenIn opens a TCP listener inside the network namespace at nsPath. A
-// socket stays in the namespace it was made in, so only the making is done
-// on a thread moved into the namespace; the rest of the process stays where
-// it is.
+// listenIn opens a TCP listener inside the network namespace at nsPath.
 func listenIn(nsPath, addr string) (net.Listener, error) {
+	return inNetns(nsPath, func() (net.Listener, error) { return net.Listen("tcp", addr) })
+}
+
+// dialIn connects to addr inside the network namespace at nsPath.
+func dialIn(nsPath, addr string) (net.Conn, error) {
+	return inNetns(nsPath, func() (net.Conn, error) { return net.Dial("tcp", addr) })
+}
+
+// inNetns runs open on an OS thread moved into the network namespace at
+// nsPath. A socket stays in the namespace it was made in, so only the making
+// is done there; the rest of the process stays where it is.
+func inNetns[T io.Closer](nsPath string, open func() (T, error)) (T, error) {
 	type result struct {
-		ln  net.Listener
+		v   T
 		err error
 	}
 	ch := make(chan result, 1)
@@ -25,41 +34,45 @@ func listenIn(nsPath, addr string) (net.Listener, error) {
 		// Never unlocked when moving back fails: the goroutine ends and
 		// the runtime discards the thread instead of reusing it.
 		runtime.LockOSThread()
+		var r result
 		self, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			ch <- result{err: err}
+			r.err = err
+			ch <- r
 			return
 		}
 		defer self.Close()
 		target, err := os.Open(nsPath)
 		if err != nil {
-			ch <- result{err: err}
+			r.err = err
+			ch <- r
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("enter %s: %w", nsPath, err)}
+			r.err = fmt.Errorf("enter %s: %w", nsPath, err)
+			ch <- r
 			return
 		}
-		ln, lerr := net.Listen("tcp", addr)
+		r.v, r.err = open()
 		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-			if ln != nil {
-				ln.Close()
+			if r.err == nil {
+				r.v.Close()
 			}
 			ch <- result{err: fmt.Errorf("leave %s: %w", nsPath, err)}
 			return
 		}
 		runtime.UnlockOSThread()
-		ch <- result{ln, lerr}
+		ch <- r
 	}()
 	r := <-ch
-	return r.ln, r.err
+	return r.v, r.err
 }
 
-// forward accepts on ln (inside the namespace) and connects each connection
-// to target (in this process's namespace), until ln is closed. It returns a
-// func that closes ln and every open connection, and waits.
-func forward(ln net.Listener, target string) (stop func()) {
+// forward accepts on ln and connects each connection to what dial opens
+// (listener and dial on either side of the namespace), until ln is closed.
+// It returns a func that closes ln and every open connection, and waits.
+func forward(ln net.Listener, dial func() (net.Conn, error)) (stop func()) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -86,7 +99,7 @@ func forward(ln net.Listener, target string) (stop func()) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out, err := net.Dial("tcp", target)
+				out, err := dial()
 				if err != nil {
 					in.Close()
 					return
