@@ -2,8 +2,12 @@
 # Builds the GitOps agents used by the tests (pkg/kube/agenttest) once per
 # machine, into cache dirs keyed by the wrapper modules' go.mod/go.sum:
 #
-#   flux    source-controller and kustomize-controller (tools/flux/*), plus the
-#           CRDs from the controllers' module zips (config/crd/bases)
+#   flux    source-controller and kustomize-controller (tools/flux/source-controller,
+#           tools/flux/kustomize-controller), plus the CRDs from the
+#           controllers' module zips (config/crd/bases)
+#   helm    Flux's helm-controller (tools/flux/helm-controller) and its CRDs;
+#           a separate agent with its own key, so changing it never rebuilds
+#           the flux agent (it runs next to flux's source-controller)
 #   argocd  Argo CD's multi-call binary (tools/argocd), linked as
 #           argocd-application-controller and argocd-repo-server, plus the CRDs
 #           (manifests/crds) and argocd-* ConfigMaps (manifests/base/config);
@@ -13,11 +17,11 @@
 # built independently: one failing does not stop the other.
 #
 #   hack/agents-build.sh                  build what is missing, print the bin dirs
-#   hack/agents-build.sh flux             only Flux (or: argocd)
+#   hack/agents-build.sh flux             only Flux (or: helm, argocd)
 #   hack/agents-build.sh --check [agent]  print the bin dirs; exit 1 when one is not built
 #
-# stdout: one bin dir per requested agent, in the order asked (flux, then
-# argocd by default), as the last lines. Exit status 1 when any agent is
+# stdout: one bin dir per requested agent, in the order asked (flux, helm,
+# then argocd by default), as the last lines. Exit status 1 when any agent is
 # missing (--check) or failed to build; the summary on stderr says which.
 # GITOPS_AGENTS_CACHE overrides the cache root
 # (default ${XDG_CACHE_HOME:-$HOME/.cache}/gitops-resource/agents).
@@ -32,19 +36,20 @@ agents=()
 for arg in "$@"; do
 	case $arg in
 	--check) check=true ;;
-	flux | argocd) agents+=("$arg") ;;
+	flux | helm | argocd) agents+=("$arg") ;;
 	*)
-		echo "usage: hack/agents-build.sh [--check] [flux] [argocd]" >&2
+		echo "usage: hack/agents-build.sh [--check] [flux] [helm] [argocd]" >&2
 		exit 2
 		;;
 	esac
 done
-((${#agents[@]})) || agents=(flux argocd)
+((${#agents[@]})) || agents=(flux helm argocd)
 
 # modules_of AGENT: the wrapper module dirs an agent is built from.
 modules_of() {
 	case $1 in
 	flux) echo "$root/tools/flux/source-controller $root/tools/flux/kustomize-controller" ;;
+	helm) echo "$root/tools/flux/helm-controller" ;;
 	argocd) echo "$root/tools/argocd" ;;
 	esac
 }
@@ -52,6 +57,7 @@ modules_of() {
 binaries_of() {
 	case $1 in
 	flux) echo "source-controller kustomize-controller" ;;
+	helm) echo "helm-controller" ;;
 	argocd) echo "argocd argocd-application-controller argocd-repo-server" ;;
 	esac
 }
@@ -96,6 +102,15 @@ build_flux() {
 	mkdir -p "$tmp/manifests/crds"
 	cp "$src"/config/crd/bases/*.yaml "$kus"/config/crd/bases/*.yaml "$tmp/manifests/crds/"
 	cp "$src/LICENSE" "$tmp/manifests/LICENSE"
+}
+
+build_helm() {
+	local tmp=$1 helm
+	build_module "$root/tools/flux/helm-controller" "$tmp/bin"
+	helm=$(module_dir "$root/tools/flux/helm-controller" github.com/fluxcd/helm-controller)
+	mkdir -p "$tmp/manifests/crds"
+	cp "$helm"/config/crd/bases/*.yaml "$tmp/manifests/crds/"
+	cp "$helm/LICENSE" "$tmp/manifests/LICENSE"
 }
 
 build_argocd() {
