@@ -1,0 +1,191 @@
+// Command table reads `go test -bench` output on stdin, copies it to
+// stdout as it arrives, and ends with one markdown table: each figure the
+// median of the runs (-count) with their min–max. `make bench` pipes every
+// benchmark into it.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	rows, err := parse(io.TeeReader(os.Stdin, os.Stdout))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "table:", err)
+		os.Exit(1)
+	}
+	fmt.Println()
+	write(os.Stdout, rows)
+}
+
+// result is one benchmark's runs: each metric's values, one per run.
+type result struct {
+	name    string
+	metrics map[string][]float64
+}
+
+var (
+	benchLine = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+	pkgLine   = regexp.MustCompile(`^pkg: (\S+)`)
+)
+
+// parse collects the benchmark lines of r, in order of first appearance;
+// names are prefixed with the last element of their package.
+func parse(r io.Reader) ([]*result, error) {
+	var rows []*result
+	byName := map[string]*result{}
+	pkg := ""
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := pkgLine.FindStringSubmatch(line); m != nil {
+			pkg = m[1][strings.LastIndex(m[1], "/")+1:]
+			continue
+		}
+		m := benchLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		name := pkg + "." + m[1]
+		f := strings.Fields(m[3])
+		if len(f)%2 != 0 {
+			continue
+		}
+		res := byName[name]
+		if res == nil {
+			res = &result{name: name, metrics: map[string][]float64{}}
+			byName[name] = res
+			rows = append(rows, res)
+		}
+		for i := 0; i < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: metric %q: %v", name, f[i+1], err)
+			}
+			res.metrics[f[i+1]] = append(res.metrics[f[i+1]], v)
+		}
+	}
+	return rows, sc.Err()
+}
+
+// labels name the rows; a benchmark not listed keeps its own name.
+var labels = map[string]string{
+	"bench.Semver/check":           "semver `check` vs `ls-remote` + `fetch --depth 1` + `cat-file`",
+	"bench.Semver/out":             "semver `out` (bump, push, verify) vs `clone --depth 1` + commit + `push`",
+	"bench.Manifest/in":            "manifest `in` vs `clone --depth 1`",
+	"bench.Manifest/out":           "manifest `out` (one image in 40 files) vs `clone --depth 1` + `sed` + commit + `push`",
+	"bench.ColdStart":              "cold start: `check` with a request that fails validation",
+	"bench.Image":                  "image layer (binary ×3 hard links, CA bundle), compressed",
+	"yamledit.Edit":                "YAML edit throughput (6.5 KB, five documents)",
+	"cluster.Apply100/configmaps":  "cluster `out`: apply 100 ConfigMaps, wait",
+	"cluster.Apply100/deployments": "cluster `out`: 100 Deployments, new image, wait for 100 rollouts",
+	"kubetest.Start":               "control plane start",
+	"kubetest.Rollout":             "one rollout",
+}
+
+// main figure of a row: the first of these it has.
+var mainUnits = []string{"ms", "MB/s", "compressed-MiB", "ns/op"}
+
+// shown in their own columns or not at all.
+var columnUnits = map[string]bool{"ms": true, "MB/s": true, "compressed-MiB": true, "ns/op": true,
+	"git-ms": true, "x-git": true, "rss-MiB": true, "anon-MiB": true, "rss-x-repo": true, "anon-x-repo": true,
+	"B/op": true, "allocs/op": true}
+
+// write prints the table.
+func write(w io.Writer, rows []*result) {
+	fmt.Fprintln(w, "| row | ours | git CLI floor | ours ÷ floor | peak RSS | peak heap+stacks | memory ÷ bare repo (RSS, heap+stacks) | also |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		label := labels[r.name]
+		if label == "" {
+			label = r.name
+		}
+		main := ""
+		for _, u := range mainUnits {
+			if v := r.metrics[u]; v != nil {
+				if u == "ns/op" && r.metrics["ms"] == nil {
+					main = cell(scale(v, 1e-6), "ms")
+				} else {
+					main = cell(v, u)
+				}
+				break
+			}
+		}
+		if _, ok := r.metrics["ms"]; !ok && main == "" {
+			continue
+		}
+		repo := ""
+		if r.metrics["rss-x-repo"] != nil {
+			repo = cell(r.metrics["rss-x-repo"], "×") + ", " + cell(r.metrics["anon-x-repo"], "×")
+		}
+		var also []string
+		units := make([]string, 0, len(r.metrics))
+		for u := range r.metrics {
+			if !columnUnits[u] {
+				units = append(units, u)
+			}
+		}
+		slices.Sort(units)
+		for _, u := range units {
+			also = append(also, cell(r.metrics[u], u))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", label, main,
+			cell(r.metrics["git-ms"], "ms"), cell(r.metrics["x-git"], "×"),
+			cell(r.metrics["rss-MiB"], "MiB"), cell(r.metrics["anon-MiB"], "MiB"), repo, strings.Join(also, "; "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Each figure: median of the runs (-count), min–max in brackets. Paired rows time ours and the")
+	fmt.Fprintln(w, "git CLI floor in turns within each run (medians of the iterations); ours ÷ floor is the median")
+	fmt.Fprintln(w, "of the per-iteration ratios. Memory: the peak of each run's iterations.")
+}
+
+func scale(v []float64, k float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = x * k
+	}
+	return out
+}
+
+// cell formats the median of v with its min–max: "30 ms (26–35)".
+func cell(v []float64, unit string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	sep := " "
+	if unit == "×" {
+		sep = ""
+	}
+	if s[0] == s[len(s)-1] {
+		return num(med) + sep + unit
+	}
+	return fmt.Sprintf("%s%s%s (%s–%s)", num(med), sep, unit, num(s[0]), num(s[len(s)-1]))
+}
+
+// num prints three significant figures, without exponent.
+func num(x float64) string {
+	switch a := max(x, -x); {
+	case a >= 100:
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(x, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(x, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(x, 'f', 3, 64)
+	}
+}
