@@ -24,14 +24,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	"github.com/gitops-resource/gitops-resource/internal/image"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
 )
@@ -359,25 +357,7 @@ func (e *e2e) flux(t *testing.T) {
 	repo, digest := e.appImage(t)
 	cfg := e.repos(t, "flux", deployment(repo+":0.1.0"))
 	ns := e.kube.Namespace(t)
-	e.apply(t, ns, `
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: config}
-spec: {url: `+e.git.HTTPURL(cfg)+`, interval: 1h, ref: {branch: main}}
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: web}
-spec:
-  interval: 1h
-  retryInterval: 3s
-  sourceRef: {kind: GitRepository, name: config}
-  path: ./deploy
-  prune: true
-  wait: true
-  timeout: 30s
-  targetNamespace: `+ns+`
-`)
+	agenttest.Apply(t, e.kube, ns, agenttest.FluxKustomization(e.git.HTTPURL(cfg), "./deploy", ns, 30*time.Second))
 	e.deliver(t, "flux", map[string]string{"image-repository": repo, "namespace": ns})
 	e.requirePulled(t, cfg, ns, repo+":0.1.1@"+digest)
 }
@@ -389,15 +369,7 @@ func (e *e2e) argoCD(t *testing.T) {
 	repo, digest := e.appImage(t)
 	cfg := e.repos(t, "argocd", deployment(repo+":0.1.0"))
 	ns := e.kube.Namespace(t)
-	e.apply(t, argo.Namespace(), `
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata: {name: `+ns+`}
-spec:
-  project: default
-  source: {repoURL: `+e.git.HTTPURL(cfg)+`, path: deploy, targetRevision: main}
-  destination: {server: https://kubernetes.default.svc, namespace: `+ns+`}
-`)
+	agenttest.Apply(t, e.kube, argo.Namespace(), agenttest.ArgoCDApplication(ns, e.git.HTTPURL(cfg), "deploy", ns))
 	e.deliver(t, "argocd", map[string]string{"image-repository": repo, "namespace": argo.Namespace(), "application": ns})
 	e.requirePulled(t, cfg, ns, repo+":0.1.1@"+digest)
 }
@@ -431,26 +403,6 @@ func (e *e2e) appImage(t *testing.T) (repo, digest string) {
 	d, err := e.busybox.Digest()
 	require.NoError(t, err)
 	return repo, d.String()
-}
-
-// apply server-side applies the YAML documents in doc into namespace ns;
-// they go with the namespace, or are deleted when t ends.
-func (e *e2e) apply(t *testing.T, ns, doc string) {
-	t.Helper()
-	c, err := kube.New(kube.WithRESTConfig(e.kube.Config()), kube.WithNamespace(ns))
-	require.NoError(t, err)
-	for _, d := range strings.Split(doc, "\n---\n") {
-		u := &unstructured.Unstructured{}
-		require.NoError(t, yaml.Unmarshal([]byte(d), &u.Object))
-		u.SetNamespace(ns)
-		_, err := c.ApplyOne(t.Context(), u, false)
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_ = c.Delete(ctx, u)
-		})
-	}
 }
 
 // deliver renders the pipeline for mode, sets it with vars, checks each

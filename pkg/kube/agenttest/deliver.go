@@ -1,0 +1,94 @@
+package agenttest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+)
+
+// Apply server-side applies the YAML documents in doc to env, putting
+// namespaced objects without a namespace into namespace, and deletes them
+// when t ends. Kinds whose CRDs were just installed are waited for.
+func Apply(t testing.TB, env *kubetest.Env, namespace, doc string) {
+	t.Helper()
+	a, err := newApplier(env.Config())
+	if err != nil {
+		t.Fatalf("agenttest: %v", err)
+	}
+	objs, err := decodeYAML([]byte(doc))
+	if err != nil {
+		t.Fatalf("agenttest: decode the objects to apply: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for _, obj := range objs {
+		if err := a.apply(ctx, namespace, obj); err != nil {
+			t.Fatalf("agenttest: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			gvk := obj.GroupVersionKind()
+			m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if err != nil {
+				t.Errorf("agenttest: delete %s %s: %v", gvk.Kind, obj.GetName(), err)
+				return
+			}
+			ri := a.dyn.Resource(m.Resource)
+			if m.Scope.Name() == meta.RESTScopeNameNamespace {
+				err = ri.Namespace(obj.GetNamespace()).Delete(ctx, obj.GetName(), metav1.DeleteOptions{})
+			} else {
+				err = ri.Delete(ctx, obj.GetName(), metav1.DeleteOptions{})
+			}
+			if err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("agenttest: delete %s %s: %v", gvk.Kind, obj.GetName(), err)
+			}
+		})
+	}
+}
+
+// FluxKustomization is how the tests hand a config repo to Flux: a
+// GitRepository "config" following branch main of url, and a Kustomization
+// "web" applying path from it into targetNamespace, pruning, with health
+// checks bounded by timeout and a 3 s retry interval.
+func FluxKustomization(url, path, targetNamespace string, timeout time.Duration) string {
+	return fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: config}
+spec: {url: %s, interval: 1h, ref: {branch: main}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: web}
+spec:
+  interval: 1h
+  retryInterval: 3s
+  sourceRef: {kind: GitRepository, name: config}
+  path: %s
+  prune: true
+  wait: true
+  timeout: %s
+  targetNamespace: %s
+`, url, path, timeout, targetNamespace)
+}
+
+// ArgoCDApplication is how the tests hand a config repo to Argo CD: an
+// Application name in project default, following path on branch main of
+// url into namespace, without automated sync.
+func ArgoCDApplication(name, url, path, namespace string) string {
+	return fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: %s}
+spec:
+  project: default
+  source: {repoURL: %s, path: %s, targetRevision: main}
+  destination: {server: https://kubernetes.default.svc, namespace: %s}
+`, name, url, path, namespace)
+}
