@@ -494,25 +494,14 @@ func TestVerifyImages(t *testing.T) {
 		ok         bool
 	}{{"match", digest, true}, {"mismatch", other, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
 			name := "web-" + tc.name
 			// kwok reports no imageID: play the kubelet, once a pod runs.
-			go func() {
-				for ctx.Err() == nil {
-					pods, err := env.Client().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
-					if err == nil {
-						for _, p := range pods.Items {
-							if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].ImageID != "" {
-								continue
-							}
-							p.Status.ContainerStatuses[0].ImageID = "registry.example/web@" + tc.runs
-							_, _ = env.Client().CoreV1().Pods(ns).UpdateStatus(ctx, &p, metav1.UpdateOptions{})
-						}
-					}
-					time.Sleep(100 * time.Millisecond)
+			env.ReportImageIDs(t, ns, func(p *corev1.Pod, _ corev1.ContainerStatus) string {
+				if p.Labels["app"] != name {
+					return ""
 				}
-			}()
+				return "registry.example/web@" + tc.runs
+			})
 			dir := build(t, map[string]string{"app.yaml": deploymentYAML(name, "registry.example/web@"+digest, 1, "")})
 			res := put(t, env, ns, dir, map[string]any{"path": "app.yaml", "verify_images": true, "timeout": "1m"})
 			if tc.ok {
