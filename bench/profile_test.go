@@ -19,7 +19,9 @@ import (
 // runs only when a profile is asked for, and is not part of the table:
 //
 //	go test -run '^$' -bench Profile/in -benchtime 5x -cpuprofile cpu.out ./bench/
-//	go tool pprof -top bench.test cpu.out
+//	go tool pprof -top -cum bench.test cpu.out
+//	go test -run '^$' -bench Profile/out -benchtime 5x -memprofile mem.out ./bench/
+//	go tool pprof -sample_index=alloc_space -top bench.test mem.out
 func BenchmarkProfile(b *testing.B) {
 	if !profiling() {
 		b.Skip("no -cpuprofile or -memprofile")
@@ -39,10 +41,9 @@ func BenchmarkProfile(b *testing.B) {
 			b.Fatalf("%s: exit %d\n%s", verb, code, stderr.String())
 		}
 	}
-	// peakHeap reports the largest heap in use seen by the garbage
-	// collector's cycles (HeapInuse after the run is no guide: the peak is
-	// mid-run), via runtime/metrics would need sampling; MemStats'
-	// HeapSys is the heap the process asked the kernel for.
+	// peakHeap reports the heap this process has mapped at its largest
+	// (HeapSys never shrinks). The test's own git server shares the process,
+	// so this is an upper bound; the table's figures come from the binary.
 	peakHeap := func(b *testing.B) {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
