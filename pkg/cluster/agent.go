@@ -33,7 +33,9 @@ type AgentParams struct {
 	// Applications without automated sync; Prune prunes in that sync.
 	Sync  bool `json:"sync"`
 	Prune bool `json:"prune"`
-	// VerifyImages is recognised only to say it is not supported yet.
+	// VerifyImages checks, once the agent reports the revision applied and
+	// healthy, that the pods of the workloads it manages run the digests
+	// their pod templates pin (verify.go).
 	VerifyImages bool `json:"verify_images"`
 }
 
@@ -57,9 +59,6 @@ func parseAgentParams(in resource.Input, mode string) (*AgentParams, error) {
 	}
 	if p.Timeout < 0 {
 		errs = append(errs, resource.ConfigErrorf("params.timeout must be positive"))
-	}
-	if p.VerifyImages {
-		errs = append(errs, resource.ConfigErrorf("params.verify_images is not supported for mode %s yet (only for mode direct): the agent applies, so the pods are the agent's to verify", mode))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -115,8 +114,15 @@ type agentKind interface {
 	request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, rev string, p *AgentParams, log func(string, ...any)) (*unstructured.Unstructured, error)
 	// judger returns a judge of the object's status for rev: done when
 	// applied and healthy, an error when the attempt for rev has failed.
-	judger(obj *unstructured.Unstructured, rev string) func(obj *unstructured.Unstructured, now time.Time) (done bool, state string, err error)
+	judger(obj *unstructured.Unstructured, rev string) judge
+	// managed lists the objects the agent reports it applied (for
+	// verify_images), as references: kind, namespace and name.
+	managed(obj *unstructured.Unstructured) []*unstructured.Unstructured
 }
+
+// judge judges an object's status: done, a one-line state for the log, or
+// an error once the attempt has failed.
+type judge func(obj *unstructured.Unstructured, now time.Time) (done bool, state string, err error)
 
 // agent is a mode that hands delivery to an in-cluster agent.
 type agent struct{ kind agentKind }
@@ -146,6 +152,9 @@ func (a agent) check(ctx context.Context, in resource.Input, src *Source, c *kub
 	}
 	rev := a.kind.live(obj)
 	in.Logf("%s on %s: applied revision %q", what, c.Host(), rev)
+	if err := a.logFollowers(ctx, in, src, c); err != nil {
+		return nil, err
+	}
 	if rev == "" {
 		return []Version{}, nil
 	}
@@ -162,9 +171,13 @@ func (a agent) in(ctx context.Context, in resource.Input, src *Source, c *kube.C
 	}
 	obj, err := a.wait(ctx, in, src, c, v.Revision, nil)
 	if err != nil {
+		return resource.Response{}, a.withFollowers(c, src, err)
+	}
+	followers, err := a.follow(ctx, in, src, c, obj, v.Revision)
+	if err != nil {
 		return resource.Response{}, err
 	}
-	return a.respond(in, obj, v.Revision)
+	return respond(in, a.kind.live(obj), append([]*unstructured.Unstructured{obj}, followers...), v.Revision)
 }
 
 func (a agent) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
@@ -172,20 +185,80 @@ func (a agent) out(ctx context.Context, in resource.Input, src *Source, c *kube.
 	if err != nil {
 		return resource.Response{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout.Or(src.Timeout.Or(DefaultTimeout)))
+	timeout := p.Timeout.Or(src.Timeout.Or(DefaultTimeout))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	obj, err := a.wait(ctx, in, src, c, p.Revision, p)
 	if err != nil {
+		return resource.Response{}, a.withFollowers(c, src, err)
+	}
+	followers, err := a.follow(ctx, in, src, c, obj, p.Revision)
+	if err != nil {
 		return resource.Response{}, err
 	}
-	return a.respond(in, obj, p.Revision)
+	objs := append([]*unstructured.Unstructured{obj}, followers...)
+	if p.VerifyImages {
+		if err := verifyManaged(ctx, in, c, objs, a.kind.managed, p.Revision, timeout); err != nil {
+			return resource.Response{}, err
+		}
+	}
+	return respond(in, a.kind.live(obj), objs, p.Revision)
+}
+
+// follow waits for what the target applied and source names besides: the
+// HelmRelease a Kustomization applies (mode flux with source.helmrelease).
+func (a agent) follow(ctx context.Context, in resource.Input, src *Source, c *kube.Client, obj *unstructured.Unstructured, rev string) ([]*unstructured.Unstructured, error) {
+	if _, ok := a.kind.(flux); !ok || src.HelmRelease == "" {
+		return nil, nil
+	}
+	hr, err := getHelmRelease(ctx, c, src)
+	if err != nil {
+		return nil, err
+	}
+	// The chart follows the commit too when it comes from the
+	// Kustomization's own GitRepository.
+	viaChart := sameSourceRef(hr, obj)
+	hr, _, err = waitHelmRelease(ctx, in, c, hr, rev, viaChart)
+	if err != nil {
+		return nil, err
+	}
+	return []*unstructured.Unstructured{hr}, nil
+}
+
+// withFollowers adds the state of the HelmRelease to a failure of the
+// Kustomization that applies it: its health check fails on the release,
+// and helm-controller's message says why.
+func (a agent) withFollowers(c *kube.Client, src *Source, err error) error {
+	if _, ok := a.kind.(flux); !ok || src.HelmRelease == "" || !errors.Is(err, errAgentFailed) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hr, herr := getHelmRelease(ctx, c, src)
+	if herr != nil {
+		return err
+	}
+	return fmt.Errorf("%w\n%s: %s", err, kube.Ref(hr), helmReleaseState(hr))
+}
+
+// logFollowers reports the state of what follow waits for, for check.
+func (a agent) logFollowers(ctx context.Context, in resource.Input, src *Source, c *kube.Client) error {
+	if _, ok := a.kind.(flux); !ok || src.HelmRelease == "" {
+		return nil
+	}
+	hr, err := getHelmRelease(ctx, c, src)
+	if err != nil {
+		return err
+	}
+	in.Logf("%s: %s", kube.Ref(hr), helmReleaseState(hr))
+	return nil
 }
 
 // wait requests a reconcile (when p is not nil and the object is not done
 // already) and watches the object until the judge says applied and healthy
 // at rev, or failed, or ctx ends.
 func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube.Client, rev string, p *AgentParams) (*unstructured.Unstructured, error) {
-	obj, ri, what, err := a.get(ctx, c, src)
+	obj, _, what, err := a.get(ctx, c, src)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +271,6 @@ func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube
 	case err != nil && p == nil:
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	in.Logf("%s: %s", what, last)
 	if p != nil {
 		// A failure seen before the request is judged again after it: the
 		// request may be the retry (argocd: a new sync operation).
@@ -211,46 +283,84 @@ func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube
 		}
 		judge = a.kind.judger(obj, rev)
 	}
-	in.Logf("%s: waiting for revision %s to be applied and healthy", what, rev)
+	gvr, _, _ := a.kind.target(src)
+	return waitStage(ctx, in, c, stage{gvr: gvr, obj: obj, what: what, goal: "revision " + rev + " to be applied and healthy", judge: judge})
+}
+
+// stage is one object to watch until its judge is done.
+type stage struct {
+	gvr   schema.GroupVersionResource
+	obj   *unstructured.Unstructured // as last read
+	what  string                     // Kind ns/name
+	goal  string                     // "revision X to be applied and healthy"
+	judge judge
+}
+
+// waitStage watches st.obj until st.judge is done or fails, or ctx ends,
+// logging each change of state.
+func waitStage(ctx context.Context, in resource.Input, c *kube.Client, st stage) (*unstructured.Unstructured, error) {
+	done, last, err := st.judge(st.obj, time.Now())
+	in.Logf("%s: %s", st.what, last)
+	switch {
+	case done:
+		return st.obj, nil
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", st.what, err)
+	}
+	in.Logf("%s: waiting for %s", st.what, st.goal)
 	began := time.Now()
-	gvr, ns, name := a.kind.target(src)
-	obj, err = watchObject(ctx, ri, name, obj, func(o *unstructured.Unstructured, now time.Time) (bool, error) {
-		done, state, err := judge(o, now)
+	ns := st.obj.GetNamespace()
+	ri := c.Dynamic().Resource(st.gvr).Namespace(ns)
+	obj, err := watchObject(ctx, ri, st.obj.GetName(), st.obj, func(o *unstructured.Unstructured, now time.Time) (bool, error) {
+		done, state, err := st.judge(o, now)
 		if state != last {
-			in.Logf("%s: %s", what, state)
+			in.Logf("%s: %s", st.what, state)
 			last = state
 		}
 		return done, err
 	})
 	switch {
 	case err == nil:
-		in.Logf("%s: revision %s applied and healthy after %s", what, rev, time.Since(began).Round(time.Millisecond))
+		in.Logf("%s: %s: done after %s", st.what, st.goal, time.Since(began).Round(time.Millisecond))
 		return obj, nil
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		return nil, fmt.Errorf("%s: gave up waiting for revision %s after %s; last seen: %s", what, rev, time.Since(began).Round(time.Second), last)
+		return nil, fmt.Errorf("%s: gave up waiting for %s after %s; last seen: %s", st.what, st.goal, time.Since(began).Round(time.Second), last)
 	case errors.Is(err, errAgentFailed):
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", st.what, err)
 	}
-	return nil, c.Explain("watch", what, "watch", gvr.Resource, ns, err)
+	return nil, c.Explain("watch", st.what, "watch", st.gvr.Resource, ns, err)
 }
 
 var errAgentFailed = errors.New("the agent reports a failure")
 
-func (a agent) respond(in resource.Input, obj *unstructured.Unstructured, rev string) (resource.Response, error) {
-	status, _, _ := unstructured.NestedMap(obj.Object, "status")
-	if in.Dir != "" {
-		data, err := json.MarshalIndent(status, "", "  ")
-		if err != nil {
-			return resource.Response{}, err
-		}
-		if err := os.WriteFile(filepath.Join(in.Dir, "status.json"), data, 0o644); err != nil {
-			return resource.Response{}, fmt.Errorf("write status.json: %w", err)
-		}
-	}
-	live := a.kind.live(obj)
+// respond writes the first object's status to status.json and each other
+// one's to <kind>.json (helmrelease.json), and reports the live revision.
+func respond(in resource.Input, live string, objs []*unstructured.Unstructured, rev string) (resource.Response, error) {
 	meta := resource.Metadata{}
 	meta.Add("revision", live)
-	meta.Add("object", obj.GetKind()+"/"+obj.GetNamespace()+"/"+obj.GetName())
+	for i, obj := range objs {
+		status, _, _ := unstructured.NestedMap(obj.Object, "status")
+		name := "status.json"
+		if i > 0 {
+			name = strings.ToLower(obj.GetKind()) + ".json"
+		}
+		if in.Dir != "" {
+			data, err := json.MarshalIndent(status, "", "  ")
+			if err != nil {
+				return resource.Response{}, err
+			}
+			if err := os.WriteFile(filepath.Join(in.Dir, name), data, 0o644); err != nil {
+				return resource.Response{}, fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+		ref := obj.GetKind() + "/" + obj.GetNamespace() + "/" + obj.GetName()
+		if i == 0 {
+			meta.Add("object", ref)
+		}
+		if obj.GetKind() == "HelmRelease" {
+			meta.Add("helmrelease", ref+": "+helmReleaseState(obj))
+		}
+	}
 	meta.AddBuild(in.Env)
 	if live == "" {
 		live = rev

@@ -65,7 +65,7 @@ func (argocd) request(ctx context.Context, c *kube.Client, obj *unstructured.Uns
 // (or one it saw start), or Degraded health once Synced at rev (Degraded
 // while OutOfSync is the live state of an earlier commit). Failures carry
 // Argo's messages and the unhealthy resources.
-func (argocd) judger(_ *unstructured.Unstructured, rev string) func(*unstructured.Unstructured, time.Time) (bool, string, error) {
+func (argocd) judger(_ *unstructured.Unstructured, rev string) judge {
 	sawOperation := false
 	return func(o *unstructured.Unstructured, _ time.Time) (bool, string, error) {
 		syncRev := str(o, "status", "sync", "revision")
@@ -124,4 +124,9 @@ func short(rev string) string {
 		return rev[:12]
 	}
 	return rev
+}
+
+// managed: the Application's status.resources.
+func (argocd) managed(obj *unstructured.Unstructured) []*unstructured.Unstructured {
+	return argoResources(obj)
 }

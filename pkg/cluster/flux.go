@@ -6,10 +6,8 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gitops-resource/gitops-resource/pkg/kube"
 )
@@ -54,13 +52,7 @@ func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstr
 	if !ok {
 		return nil, fmt.Errorf("Kustomization %s/%s has a sourceRef of kind %q: only GitRepository, OCIRepository and Bucket are known", obj.GetNamespace(), obj.GetName(), kind)
 	}
-	stamp := fmt.Sprintf(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":%q}}}`, time.Now().Format(time.RFC3339Nano))
-	what := fmt.Sprintf("%s %s/%s", kind, ns, name)
-	if _, err := c.Dynamic().Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, []byte(stamp), metav1.PatchOptions{FieldManager: "gitops-resource"}); err != nil {
-		return nil, c.Explain("request a reconcile of", what, "patch", gvr.Resource, ns, err)
-	}
-	log("%s: reconcile requested", what)
-	return nil, nil
+	return nil, requestSourceReconcile(ctx, c, gvr, kind, ns, name, log)
 }
 
 // judger: done when lastAppliedRevision is rev and Ready=True for the
@@ -76,7 +68,7 @@ func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstr
 //     same commit, so only the timeout ends it (its message says so);
 //   - a Stalled left from an earlier revision: if still there after the
 //     retry interval (+15s).
-func (flux) judger(obj *unstructured.Unstructured, rev string) func(*unstructured.Unstructured, time.Time) (bool, string, error) {
+func (flux) judger(obj *unstructured.Unstructured, rev string) judge {
 	retry := time.Minute
 	for _, field := range []string{"retryInterval", "interval"} {
 		if d, err := time.ParseDuration(str(obj, "spec", field)); err == nil && d > 0 {
@@ -164,4 +156,9 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// managed: the Kustomization's (or HelmRelease's) status.inventory.
+func (flux) managed(obj *unstructured.Unstructured) []*unstructured.Unstructured {
+	return fluxInventory(obj)
 }

@@ -43,6 +43,9 @@ func open(in resource.Input, validate func(mode string) error) (*Source, mode, *
 		return nil, nil, nil, err
 	}
 	m, ok := modes[src.Mode]
+	if src.Mode == ModeFlux && src.Kustomization == "" {
+		m = helmAgent{} // source.helmrelease alone
+	}
 	if !ok {
 		return nil, nil, nil, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", src.Mode)
 	}

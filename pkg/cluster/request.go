@@ -65,7 +65,9 @@ type Source struct {
 	Kustomization string `json:"kustomization"`
 	// Application names the Argo CD Application to wait for (mode argocd).
 	Application string `json:"application"`
-	// HelmRelease is recognised only to say it is not supported yet.
+	// HelmRelease names the Flux HelmRelease to wait for (mode flux): with
+	// Kustomization, the one it applies; alone, one whose chart comes from a
+	// GitRepository (helm.go).
 	HelmRelease string `json:"helmrelease"`
 
 	selected []Selector
@@ -141,12 +143,12 @@ func (s *Source) validate() error {
 	var errs []error
 	switch s.Mode {
 	case ModeDirect:
-		if s.Kustomization != "" || s.Application != "" {
-			errs = append(errs, resource.ConfigErrorf("source.kustomization and source.application belong to modes flux and argocd, not direct"))
+		if s.Kustomization != "" || s.Application != "" || s.HelmRelease != "" {
+			errs = append(errs, resource.ConfigErrorf("source.kustomization, source.helmrelease and source.application belong to modes flux and argocd, not direct"))
 		}
 	case ModeFlux:
-		if s.Kustomization == "" {
-			errs = append(errs, resource.ConfigErrorf("source.kustomization is required for kind cluster with mode flux: the Flux Kustomization that applies the config repo"))
+		if s.Kustomization == "" && s.HelmRelease == "" {
+			errs = append(errs, resource.ConfigErrorf("source.kustomization or source.helmrelease is required for kind cluster with mode flux: the Flux Kustomization that applies the config repo, or a HelmRelease whose chart comes from it"))
 		}
 		if s.Application != "" {
 			errs = append(errs, resource.ConfigErrorf("source.application belongs to mode argocd, not flux"))
@@ -155,14 +157,11 @@ func (s *Source) validate() error {
 		if s.Application == "" {
 			errs = append(errs, resource.ConfigErrorf("source.application is required for kind cluster with mode argocd: the Argo CD Application to sync"))
 		}
-		if s.Kustomization != "" {
-			errs = append(errs, resource.ConfigErrorf("source.kustomization belongs to mode flux, not argocd"))
+		if s.Kustomization != "" || s.HelmRelease != "" {
+			errs = append(errs, resource.ConfigErrorf("source.kustomization and source.helmrelease belong to mode flux, not argocd"))
 		}
 	default:
 		errs = append(errs, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", s.Mode))
-	}
-	if s.HelmRelease != "" {
-		errs = append(errs, resource.ConfigErrorf("source.helmrelease is not supported yet: mode flux waits on a Kustomization; set source.kustomization to the one that applies the HelmRelease (with spec.wait: true its health includes the release)"))
 	}
 	switch {
 	case s.Kubeconfig != "" && (s.Server != "" || s.Token != "" || s.CertificateAuthority != ""):

@@ -1,5 +1,6 @@
 // Package agenttest runs real GitOps agents against a kubetest control plane:
-// Flux's source-controller and kustomize-controller, and Argo CD's
+// Flux's source-controller and kustomize-controller (and, with
+// WithHelmController, helm-controller), and Argo CD's
 // application-controller and repo-server (with redis). The agents run as
 // local processes, each in its own process group, listening on 127.0.0.1 on
 // free ports, and are stopped by PID.
@@ -22,13 +23,16 @@
 //	GITOPS_FLUX_BIN     dir holding source-controller and kustomize-controller, with
 //	                    their CRDs in ../manifests/crds; default: the
 //	                    hack/agents-build.sh cache.
+//	GITOPS_HELM_BIN     dir holding helm-controller, with its CRDs in
+//	                    ../manifests/crds (WithHelmController); default: the
+//	                    hack/agents-build.sh cache (agent "helm").
 //	GITOPS_ARGOCD_BIN   dir holding argocd-application-controller and
 //	                    argocd-repo-server, with ../manifests/{crds,config};
 //	                    default: the hack/agents-build.sh cache.
 //	GITOPS_REDIS_SERVER path of redis-server (default: found in PATH).
 //	CI=true             missing binaries fail the tests instead of skipping them.
 //
-// The binaries are built from tools/flux and tools/argocd by
+// The binaries are built from tools/flux/* and tools/argocd by
 // hack/agents-build.sh, which also installs redis-server.
 package agenttest
 
@@ -50,6 +54,8 @@ import (
 const (
 	// EnvFluxBin names the dir holding the Flux controllers.
 	EnvFluxBin = "GITOPS_FLUX_BIN"
+	// EnvHelmBin names the dir holding Flux's helm-controller.
+	EnvHelmBin = "GITOPS_HELM_BIN"
 	// EnvArgoCDBin names the dir holding the Argo CD binaries.
 	EnvArgoCDBin = "GITOPS_ARGOCD_BIN"
 	// EnvRedisServer names the redis-server executable Argo CD uses.
@@ -66,6 +72,8 @@ type Option func(*options)
 
 type options struct {
 	binDir       string
+	helm         bool
+	helmBinDir   string
 	log          io.Writer
 	startTimeout time.Duration
 }
@@ -80,6 +88,13 @@ func defaults() options {
 // dir/../manifests), overriding the agent's env var.
 func WithBinDir(dir string) Option { return func(o *options) { o.binDir = dir } }
 
+// WithHelmController also starts Flux's helm-controller (StartFlux and
+// LaunchFlux), from dir, else $GITOPS_HELM_BIN, else the build cache
+// (hack/agents-build.sh helm), and installs its CRDs.
+func WithHelmController(dir string) Option {
+	return func(o *options) { o.helm, o.helmBinDir = true, dir }
+}
+
 // WithLog writes one line per started process (address, time to ready) to w.
 // Process output itself goes to log files in the agent's Dir.
 func WithLog(w io.Writer) Option { return func(o *options) { o.log = w } }
@@ -89,13 +104,14 @@ func WithStartTimeout(d time.Duration) Option { return func(o *options) { o.star
 
 // agent describes what one agent needs from a build.
 type agent struct {
-	name     string   // as hack/agents-build.sh calls it: flux, argocd
+	name     string   // as hack/agents-build.sh calls it: flux, helm, argocd
 	envVar   string   // overrides the build cache
 	binaries []string // executables the bin dir must hold
 }
 
 var (
 	fluxAgent   = agent{"flux", EnvFluxBin, []string{"source-controller", "kustomize-controller"}}
+	helmAgent   = agent{"helm", EnvHelmBin, []string{"helm-controller"}}
 	argoCDAgent = agent{"argocd", EnvArgoCDBin, []string{"argocd-application-controller", "argocd-repo-server"}}
 )
 

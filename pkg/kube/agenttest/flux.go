@@ -15,7 +15,8 @@ import (
 // FluxNamespace is the namespace the Flux controllers run for (RUNTIME_NAMESPACE).
 const FluxNamespace = "flux-system"
 
-// Flux is a running source-controller and kustomize-controller.
+// Flux is a running source-controller and kustomize-controller (and
+// helm-controller, WithHelmController).
 type Flux struct {
 	stack
 	storageAddr string
@@ -43,6 +44,12 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 	if err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
 	}
+	var helmBin string
+	if o.helm {
+		if helmBin, err = helmAgent.find(ctx, o.helmBinDir); err != nil {
+			return nil, fmt.Errorf("start flux: helm-controller: %w", err)
+		}
+	}
 	began := time.Now()
 	a, err := newApplier(env.Config())
 	if err != nil {
@@ -50,6 +57,11 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 	}
 	if err := a.installCRDs(ctx, filepath.Join(bin, "..", "manifests", "crds")); err != nil {
 		return nil, fmt.Errorf("start flux: install CRDs: %w", err)
+	}
+	if o.helm {
+		if err := a.installCRDs(ctx, filepath.Join(helmBin, "..", "manifests", "crds")); err != nil {
+			return nil, fmt.Errorf("start flux: install helm-controller's CRDs: %w", err)
+		}
 	}
 	if err := a.apply(ctx, "", namespaceObject(FluxNamespace)); err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
@@ -66,7 +78,7 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 			_ = f.Stop()
 		}
 	}()
-	ports, err := proc.FreePorts(5)
+	ports, err := proc.FreePorts(7)
 	if err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
 	}
@@ -100,6 +112,18 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 	}
 	if err := waitHTTP(ctx, kus, "http://"+addr(ports[4])+"/readyz"); err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
+	}
+	if o.helm {
+		helm, err := f.start("helm-controller", filepath.Join(helmBin, "helm-controller"), procEnv, append([]string{
+			"--metrics-addr=" + addr(ports[5]),
+			"--health-addr=" + addr(ports[6]),
+		}, common...)...)
+		if err != nil {
+			return nil, fmt.Errorf("start flux: %w", err)
+		}
+		if err := waitHTTP(ctx, helm, "http://"+addr(ports[6])+"/readyz"); err != nil {
+			return nil, fmt.Errorf("start flux: %w", err)
+		}
 	}
 	fmt.Fprintf(o.log, "agenttest: flux ready in %s (CRDs %s; artifacts at http://%s, logs in %s)\n",
 		time.Since(began).Round(time.Millisecond), installed.Round(time.Millisecond), f.storageAddr, dir)

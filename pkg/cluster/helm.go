@@ -1,0 +1,406 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/gitops-resource/gitops-resource/pkg/kube"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
+)
+
+// Flux's HelmRelease (helm-controller) and the HelmChart it has
+// source-controller build from its chart source.
+var (
+	helmReleaseGVR = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
+	helmChartGVR   = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "helmcharts"}
+)
+
+// helmAgent is mode flux with source.helmrelease and no kustomization: the
+// HelmRelease's chart comes from a GitRepository, and a commit reaches the
+// release through the HelmChart source-controller builds from it.
+//
+//	out: stamp reconcile.fluxcd.io/requestedAt on the GitRepository; wait
+//	     until the HelmChart observed the commit (observedSourceArtifactRevision)
+//	     and built its chart; then until the HelmRelease attempted that chart
+//	     artifact (lastAttemptedRevision) and released it (Ready at its
+//	     generation, history[0] deployed with that chart version).
+//	check: the commit the HelmChart's current chart was built from.
+//	in:  out without the request.
+type helmAgent struct{}
+
+func (helmAgent) check(ctx context.Context, in resource.Input, src *Source, c *kube.Client) ([]Version, error) {
+	hr, err := getHelmRelease(ctx, c, src)
+	if err != nil {
+		return nil, err
+	}
+	in.Logf("%s on %s: %s", kube.Ref(hr), c.Host(), helmReleaseState(hr))
+	chart, err := getHelmChart(ctx, c, hr)
+	if err != nil {
+		return nil, err
+	}
+	rev := ""
+	if chart != nil {
+		rev = str(chart, "status", "observedSourceArtifactRevision")
+		in.Logf("%s: chart %s built from revision %q", kube.Ref(chart), orNone(str(chart, "status", "artifact", "revision")), rev)
+	}
+	if rev == "" {
+		return []Version{}, nil
+	}
+	return []Version{{Revision: rev}}, nil
+}
+
+func (h helmAgent) in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
+	var v Version
+	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+		return resource.Response{}, err
+	}
+	if v.Revision == "" {
+		return resource.Response{}, resource.ConfigErrorf("version.revision is required: get runs on a version that check emitted")
+	}
+	hr, chart, err := h.wait(ctx, in, src, c, v.Revision, nil)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	return respond(in, str(chart, "status", "observedSourceArtifactRevision"), []*unstructured.Unstructured{hr, chart}, v.Revision)
+}
+
+func (h helmAgent) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
+	p, err := parseAgentParams(in, src.Mode)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	timeout := p.Timeout.Or(src.Timeout.Or(DefaultTimeout))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hr, chart, err := h.wait(ctx, in, src, c, p.Revision, p)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	if p.VerifyImages {
+		if err := verifyManaged(ctx, in, c, []*unstructured.Unstructured{hr}, fluxInventory, p.Revision, timeout); err != nil {
+			return resource.Response{}, err
+		}
+	}
+	return respond(in, str(chart, "status", "observedSourceArtifactRevision"), []*unstructured.Unstructured{hr, chart}, p.Revision)
+}
+
+// wait requests a reconcile of the chart's GitRepository (p not nil) and
+// waits for the HelmChart, then the HelmRelease, at rev.
+func (helmAgent) wait(ctx context.Context, in resource.Input, src *Source, c *kube.Client, rev string, p *AgentParams) (hr, chart *unstructured.Unstructured, err error) {
+	hr, err = getHelmRelease(ctx, c, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	kind, ns, name := chartSource(hr)
+	if kind != "GitRepository" {
+		from := "spec.chartRef"
+		if kind != "" {
+			from = kind + " " + ns + "/" + name
+		}
+		return nil, nil, resource.ConfigErrorf("%s takes its chart from %s, not from a GitRepository: a commit identifies no chart there; set source.kustomization to the Kustomization that applies the HelmRelease, and mode flux waits for both", kube.Ref(hr), from)
+	}
+	if p != nil {
+		if err := helmNotSuspended(hr); err != nil {
+			return nil, nil, err
+		}
+		if err := requestSourceReconcile(ctx, c, fluxSources[kind], kind, ns, name, in.Logf); err != nil {
+			return nil, nil, err
+		}
+	}
+	return waitHelmRelease(ctx, in, c, hr, rev, true)
+}
+
+func getHelmRelease(ctx context.Context, c *kube.Client, src *Source) (*unstructured.Unstructured, error) {
+	what := fmt.Sprintf("HelmRelease %s/%s", src.Namespace, src.HelmRelease)
+	hr, err := c.Dynamic().Resource(helmReleaseGVR).Namespace(src.Namespace).Get(ctx, src.HelmRelease, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, resource.ConfigErrorf("%s not found on %s: check source.helmrelease and source.namespace (the HelmRelease lives in source.namespace too)", what, c.Host())
+	}
+	if err != nil {
+		return nil, c.Explain("get", what, "get", helmReleaseGVR.Resource, src.Namespace, err)
+	}
+	return hr, nil
+}
+
+// chartSource is the kind, namespace and name of the source the
+// HelmRelease's spec.chart takes its chart from ("" for spec.chartRef).
+func chartSource(hr *unstructured.Unstructured) (kind, ns, name string) {
+	kind = str(hr, "spec", "chart", "spec", "sourceRef", "kind")
+	name = str(hr, "spec", "chart", "spec", "sourceRef", "name")
+	ns = str(hr, "spec", "chart", "spec", "sourceRef", "namespace")
+	if ns == "" {
+		ns = hr.GetNamespace()
+	}
+	return kind, ns, name
+}
+
+// sameSourceRef: the HelmRelease's chart comes from the GitRepository the
+// Kustomization applies, so the chart follows the same commit.
+func sameSourceRef(hr, ks *unstructured.Unstructured) bool {
+	kind, ns, name := chartSource(hr)
+	ksNS := str(ks, "spec", "sourceRef", "namespace")
+	if ksNS == "" {
+		ksNS = ks.GetNamespace()
+	}
+	return kind == "GitRepository" && kind == str(ks, "spec", "sourceRef", "kind") && name == str(ks, "spec", "sourceRef", "name") && ns == ksNS
+}
+
+func helmNotSuspended(hr *unstructured.Unstructured) error {
+	if suspended, _, _ := unstructured.NestedBool(hr.Object, "spec", "suspend"); suspended {
+		return fmt.Errorf("HelmRelease %s/%s is suspended (spec.suspend: true): Flux will not release anything until it is resumed (flux resume helmrelease %s -n %s)",
+			hr.GetNamespace(), hr.GetName(), hr.GetName(), hr.GetNamespace())
+	}
+	return nil
+}
+
+// requestSourceReconcile stamps reconcile.fluxcd.io/requestedAt on a Flux
+// source, so it fetches the new commit now instead of at its interval.
+func requestSourceReconcile(ctx context.Context, c *kube.Client, gvr schema.GroupVersionResource, kind, ns, name string, log func(string, ...any)) error {
+	stamp := fmt.Sprintf(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":%q}}}`, time.Now().Format(time.RFC3339Nano))
+	what := fmt.Sprintf("%s %s/%s", kind, ns, name)
+	if _, err := c.Dynamic().Resource(gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType, []byte(stamp), metav1.PatchOptions{FieldManager: "gitops-resource"}); err != nil {
+		return c.Explain("request a reconcile of", what, "patch", gvr.Resource, ns, err)
+	}
+	log("%s: reconcile requested", what)
+	return nil
+}
+
+// helmChartName is the namespace and name of the HelmChart helm-controller
+// keeps for hr: status.helmChart, else its naming rule (<hr ns>-<hr name>
+// in the source's namespace).
+func helmChartName(hr *unstructured.Unstructured) (ns, name string) {
+	if ns, name, ok := strings.Cut(str(hr, "status", "helmChart"), "/"); ok {
+		return ns, name
+	}
+	_, ns, _ = chartSource(hr)
+	return ns, hr.GetNamespace() + "-" + hr.GetName()
+}
+
+// getHelmChart returns hr's HelmChart, or nil when it does not exist yet.
+func getHelmChart(ctx context.Context, c *kube.Client, hr *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ns, name := helmChartName(hr)
+	chart, err := c.Dynamic().Resource(helmChartGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, c.Explain("get", "HelmChart "+ns+"/"+name+" of "+kube.Ref(hr), "get", helmChartGVR.Resource, ns, err)
+	}
+	return chart, nil
+}
+
+// waitExists returns the object once it exists (helm-controller creates a
+// new HelmRelease's HelmChart on its first reconcile).
+func waitExists(ctx context.Context, in resource.Input, c *kube.Client, gvr schema.GroupVersionResource, ns, name, what string) (*unstructured.Unstructured, error) {
+	ri := c.Dynamic().Resource(gvr).Namespace(ns)
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	list, err := ri.List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil, c.Explain("list", what, "list", gvr.Resource, ns, err)
+	}
+	if len(list.Items) > 0 {
+		return &list.Items[0], nil
+	}
+	in.Logf("%s: waiting for it to be created", what)
+	w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: list.GetResourceVersion()})
+	if err != nil {
+		return nil, c.Explain("watch", what, "watch", gvr.Resource, ns, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: gave up waiting for it to be created: %w", what, context.Cause(ctx))
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return waitExists(ctx, in, c, gvr, ns, name, what)
+			}
+			if u, isObj := ev.Object.(*unstructured.Unstructured); isObj && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+				return u, nil
+			}
+		}
+	}
+}
+
+// waitHelmRelease waits until hr released what rev holds: with viaChart
+// (its chart comes from the GitRepository at rev), first until its HelmChart
+// built the chart at rev, then until hr attempted that chart artifact; in
+// every case until hr is Ready at its generation with its last release
+// deployed. hr as passed holds the spec of rev (the Kustomization applied
+// it, or the commit does not touch it).
+func waitHelmRelease(ctx context.Context, in resource.Input, c *kube.Client, hr *unstructured.Unstructured, rev string, viaChart bool) (*unstructured.Unstructured, *unstructured.Unstructured, error) {
+	var chart *unstructured.Unstructured
+	target := ""
+	if viaChart {
+		ns, name := helmChartName(hr)
+		what := "HelmChart " + ns + "/" + name
+		var err error
+		if chart, err = waitExists(ctx, in, c, helmChartGVR, ns, name, what); err != nil {
+			return nil, nil, err
+		}
+		chart, err = waitStage(ctx, in, c, stage{gvr: helmChartGVR, obj: chart, what: what,
+			goal: "the chart built from revision " + rev, judge: helmChartJudger(rev)})
+		if err != nil {
+			return nil, nil, err
+		}
+		target = str(chart, "status", "artifact", "revision")
+		if !strings.Contains(target, "+") && str(chart, "spec", "reconcileStrategy") != "Revision" {
+			in.Logf("%s: chart version %s (reconcileStrategy ChartVersion): Flux releases a changed chart only when its version changes; reconcileStrategy: Revision releases every commit", what, target)
+		}
+	}
+	goal := "its release at generation " + fmt.Sprint(hr.GetGeneration())
+	if target != "" {
+		goal = "the release of chart " + target
+	}
+	hr, err := waitStage(ctx, in, c, stage{gvr: helmReleaseGVR, obj: hr, what: "HelmRelease " + hr.GetNamespace() + "/" + hr.GetName(),
+		goal: goal, judge: helmReleaseJudger(hr, target)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return hr, chart, nil
+}
+
+// builtVersion finds the chart version in a HelmChart's Ready message
+// (source-controller's build summary).
+var builtVersion = regexp.MustCompile(`chart with version '([^']+)'`)
+
+// helmChartJudger: done when the HelmChart observed rev
+// (observedSourceArtifactRevision) for its current generation, is Ready and
+// no longer Reconciling, and (reconcileStrategy Revision) its artifact is
+// the chart version carrying rev's first 12 hex digits, and the version
+// Ready's message says was built. source-controller records
+// observedSourceArtifactRevision, then Ready=True, then the new artifact,
+// in separate patches (measured), so neither alone says the chart of rev
+// is built.
+// Failed when it is Stalled or not Ready at rev (the chart at that commit
+// does not build: only a new commit changes that).
+func helmChartJudger(rev string) judge {
+	return func(o *unstructured.Unstructured, _ time.Time) (bool, string, error) {
+		observed := str(o, "status", "observedSourceArtifactRevision")
+		artifact := str(o, "status", "artifact", "revision")
+		og, _, _ := unstructured.NestedInt64(o.Object, "status", "observedGeneration")
+		ready, reason, msg := condition(o, "Ready")
+		stalled, sreason, smsg := condition(o, "Stalled")
+		reconciling, _, _ := condition(o, "Reconciling")
+		state := fmt.Sprintf("Ready=%s, source revision %s, chart %s", strings.TrimSpace(orNone(ready)+" "+reason), orNone(observed), orNone(artifact))
+		if reconciling == "True" {
+			state += ", reconciling"
+		}
+		if ready == "False" && msg != "" {
+			state += ": " + msg
+		}
+		ours := sameRevision(observed, rev) && og >= o.GetGeneration()
+		built := artifact != ""
+		if str(o, "spec", "reconcileStrategy") == "Revision" {
+			id := revisionID(observed)
+			built = len(id) >= 12 && strings.Contains(artifact, "+"+id[:12])
+		}
+		// The conditions are patched before the artifact: Ready says "packaged
+		// 'web' chart with version '0.2.0'" while the artifact is still 0.1.0.
+		if m := builtVersion.FindStringSubmatch(msg); ready == "True" && m != nil && m[1] != artifact {
+			built = false
+		}
+		switch {
+		case !ours:
+			return false, state, nil
+		case ready == "True" && reconciling != "True" && built:
+			return true, state, nil
+		case stalled == "True":
+			return false, state, fmt.Errorf("%w: the chart at revision %s: Stalled %s: %s", errAgentFailed, observed, sreason, smsg)
+		case ready == "False" && !strings.HasPrefix(reason, "Progressing"):
+			return false, state, fmt.Errorf("%w: the chart at revision %s does not build: %s: %s", errAgentFailed, observed, reason, msg)
+		}
+		return false, state, nil
+	}
+}
+
+// helmReleaseJudger: done when Ready=True for the current generation, the
+// last attempt was at that generation (and of chart version target, when
+// known), and the last release (history[0]) is deployed from it. Failure
+// is judged on the attempt at that generation and chart only: Stalled
+// (helm-controller's remediation retries are exhausted: RetriesExceeded),
+// or Ready=False with no retry pending (no Reconciling condition) for the
+// retry interval (spec.interval, at most a minute, +15s). While
+// helm-controller retries (Reconciling ProgressingWithRetry) it waits.
+func helmReleaseJudger(hr *unstructured.Unstructured, target string) judge {
+	retry := time.Minute
+	if d, err := time.ParseDuration(str(hr, "spec", "interval")); err == nil && d > 0 && d < retry {
+		retry = d
+	}
+	retry += 15 * time.Second
+	var failingSince time.Time
+	return func(o *unstructured.Unstructured, now time.Time) (bool, string, error) {
+		gen := o.GetGeneration()
+		observed, _, _ := unstructured.NestedInt64(o.Object, "status", "observedGeneration")
+		attemptedGen, _, _ := unstructured.NestedInt64(o.Object, "status", "lastAttemptedGeneration")
+		attempted := str(o, "status", "lastAttemptedRevision")
+		ready, reason, msg := condition(o, "Ready")
+		stalled, sreason, smsg := condition(o, "Stalled")
+		reconciling, _, _ := condition(o, "Reconciling")
+		last := lastRelease(o)
+		state := helmReleaseState(o)
+		ours := attemptedGen >= gen && (target == "" || attempted == target)
+		released := last != nil && last["status"] == "deployed" && (target == "" || last["chartVersion"] == target)
+		if ours && ready == "True" && observed >= gen && released {
+			return true, state, nil
+		}
+		if !ours {
+			failingSince = time.Time{}
+			return false, state, nil
+		}
+		if stalled == "True" {
+			return false, state, fmt.Errorf("%w: %s (Stalled %s: %s)", errAgentFailed, orNone(msg), sreason, smsg)
+		}
+		if ready != "False" || reconciling == "True" || reason == "DependencyNotReady" {
+			failingSince = time.Time{}
+			return false, state, nil
+		}
+		if failingSince.IsZero() {
+			failingSince = now
+		}
+		if now.Sub(failingSince) >= retry {
+			return false, state, fmt.Errorf("%w: still failing after %s: %s: %s", errAgentFailed, retry, reason, msg)
+		}
+		return false, state, nil
+	}
+}
+
+// lastRelease is status.history[0], the latest Helm release, or nil.
+func lastRelease(hr *unstructured.Unstructured) map[string]any {
+	history, _, _ := unstructured.NestedSlice(hr.Object, "status", "history")
+	if len(history) == 0 {
+		return nil
+	}
+	m, _ := history[0].(map[string]any)
+	return m
+}
+
+// helmReleaseState is a HelmRelease's status in one line, for the log, the
+// timeout's "last seen" and the metadata of get and put.
+func helmReleaseState(hr *unstructured.Unstructured) string {
+	ready, reason, msg := condition(hr, "Ready")
+	observed, _, _ := unstructured.NestedInt64(hr.Object, "status", "observedGeneration")
+	state := fmt.Sprintf("Ready=%s, generation %d (observed %d), attempted chart %s",
+		strings.TrimSpace(orNone(ready)+" "+reason), hr.GetGeneration(), observed, orNone(str(hr, "status", "lastAttemptedRevision")))
+	if last := lastRelease(hr); last != nil {
+		state += fmt.Sprintf(", release %v.v%v %v (chart %v@%v)", last["name"], last["version"], last["status"], last["chartName"], last["chartVersion"])
+	}
+	if stalled, sreason, _ := condition(hr, "Stalled"); stalled == "True" {
+		state += ", Stalled " + sreason
+	}
+	if ready == "False" && msg != "" {
+		state += ": " + msg
+	}
+	return state
+}
