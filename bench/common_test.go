@@ -238,7 +238,7 @@ func treeSize(b *testing.B, dir string) int64 {
 // reportRepo adds the sizes of the input as metrics.
 func reportRepo(b *testing.B, bare, depth1 int64) {
 	b.ReportMetric(float64(bare)/(1<<20), "repo-MiB")
-	b.ReportMetric(float64(depth1)/(1<<20), "depth1-MiB")
+	b.ReportMetric(float64(depth1)/(1<<10), "depth1-KiB")
 }
 
 // BenchmarkColdStart is the binary's start-up cost: check with a request

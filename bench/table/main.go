@@ -16,13 +16,13 @@ import (
 )
 
 func main() {
-	rows, err := parse(io.TeeReader(os.Stdin, os.Stdout))
+	results, err := parse(io.TeeReader(os.Stdin, os.Stdout))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "table:", err)
 		os.Exit(1)
 	}
 	fmt.Println()
-	write(os.Stdout, rows)
+	write(os.Stdout, results)
 }
 
 // result is one benchmark's runs: each metric's values, one per run.
@@ -39,7 +39,7 @@ var (
 // parse collects the benchmark lines of r, in order of first appearance;
 // names are prefixed with the last element of their package.
 func parse(r io.Reader) ([]*result, error) {
-	var rows []*result
+	var results []*result
 	byName := map[string]*result{}
 	pkg := ""
 	sc := bufio.NewScanner(r)
@@ -63,7 +63,7 @@ func parse(r io.Reader) ([]*result, error) {
 		if res == nil {
 			res = &result{name: name, metrics: map[string][]float64{}}
 			byName[name] = res
-			rows = append(rows, res)
+			results = append(results, res)
 		}
 		for i := 0; i < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
@@ -73,22 +73,30 @@ func parse(r io.Reader) ([]*result, error) {
 			res.metrics[f[i+1]] = append(res.metrics[f[i+1]], v)
 		}
 	}
-	return rows, sc.Err()
+	return results, sc.Err()
 }
 
-// labels name the rows; a benchmark not listed keeps its own name.
-var labels = map[string]string{
-	"bench.Semver/check":           "semver `check` vs `ls-remote` + `fetch --depth 1` + `cat-file`",
-	"bench.Semver/out":             "semver `out` (bump, push, verify) vs `clone --depth 1` + commit + `push`",
-	"bench.Manifest/in":            "manifest `in` vs `clone --depth 1`",
-	"bench.Manifest/out":           "manifest `out` (one image in 40 files) vs `clone --depth 1` + `sed` + commit + `push`",
-	"bench.ColdStart":              "cold start: `check` with a request that fails validation",
-	"bench.Image":                  "image layer (binary ×3 hard links, CA bundle), compressed",
-	"yamledit.Edit":                "YAML edit throughput (6.5 KB, five documents)",
-	"cluster.Apply100/configmaps":  "cluster `out`: apply 100 ConfigMaps, wait",
-	"cluster.Apply100/deployments": "cluster `out`: 100 Deployments, new image, wait for 100 rollouts",
-	"kubetest.Start":               "control plane start",
-	"kubetest.Rollout":             "one rollout",
+// rows names the rows and gives their order; a benchmark not listed keeps
+// its own name and comes after them.
+var rows = []struct{ name, label string }{
+	{"bench.Semver/check", "semver `check` vs `ls-remote` + `fetch --depth 1` + `cat-file`"},
+	{"bench.Semver/out", "semver `out` (bump, push, verify) vs `clone --depth 1` + commit + `push`"},
+	{"bench.Manifest/in", "manifest `in` vs `clone --depth 1`"},
+	{"bench.Manifest/out", "manifest `out` (one image in 40 files) vs `clone --depth 1` + `sed` + commit + `push`"},
+	{"bench.ColdStart", "cold start: `check` with a request that fails validation"},
+	{"bench.Image", "image layer (binary ×3 hard links, CA bundle)"},
+	{"yamledit.Edit", "YAML edit throughput (6.5 KB, five documents)"},
+	{"cluster.Apply100/configmaps", "cluster `out`: apply 100 ConfigMaps, wait"},
+	{"cluster.Apply100/deployments", "cluster `out`: 100 Deployments, new image, wait for 100 rollouts"},
+}
+
+// units are shown under these names.
+var units = map[string]string{
+	"compressed-MiB":   "MiB compressed",
+	"binary-MiB":       "MiB binary",
+	"repo-MiB":         "MiB bare repo",
+	"depth1-KiB":       "KiB depth-1 pack",
+	"ms-ready-to-exit": "ms last ready → exit",
 }
 
 // main figure of a row: the first of these it has.
@@ -100,10 +108,26 @@ var columnUnits = map[string]bool{"ms": true, "MB/s": true, "compressed-MiB": tr
 	"B/op": true, "allocs/op": true}
 
 // write prints the table.
-func write(w io.Writer, rows []*result) {
+func write(w io.Writer, results []*result) {
 	fmt.Fprintln(w, "| row | ours | git CLI floor | ours ÷ floor | peak RSS | peak heap+stacks | memory ÷ bare repo (RSS, heap+stacks) | also |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	for _, r := range rows {
+	order := map[string]int{}
+	labels := map[string]string{}
+	for i, r := range rows {
+		order[r.name], labels[r.name] = i+1, r.label
+	}
+	results = slices.Clone(results)
+	slices.SortStableFunc(results, func(a, b *result) int {
+		oa, ob := order[a.name], order[b.name]
+		if oa == 0 {
+			oa = len(rows) + 1
+		}
+		if ob == 0 {
+			ob = len(rows) + 1
+		}
+		return oa - ob
+	})
+	for _, r := range results {
 		label := labels[r.name]
 		if label == "" {
 			label = r.name
@@ -159,6 +183,9 @@ func scale(v []float64, k float64) []float64 {
 func cell(v []float64, unit string) string {
 	if len(v) == 0 {
 		return ""
+	}
+	if u, ok := units[unit]; ok {
+		unit = u
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
