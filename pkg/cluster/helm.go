@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -263,12 +264,59 @@ func waitHelmRelease(ctx context.Context, in resource.Input, c *kube.Client, hr 
 	if target != "" {
 		goal = "the release of chart " + target
 	}
-	hr, err := waitStage(ctx, in, c, stage{gvr: helmReleaseGVR, obj: hr, what: "HelmRelease " + hr.GetNamespace() + "/" + hr.GetName(),
+	ns, name := hr.GetNamespace(), hr.GetName()
+	hr, err := waitStage(ctx, in, c, stage{gvr: helmReleaseGVR, obj: hr, what: "HelmRelease " + ns + "/" + name,
 		goal: goal, judge: helmReleaseJudger(hr, target)})
+	if errors.Is(err, errAgentFailed) {
+		return nil, nil, withWorkloads(c, ns, name, err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	return hr, chart, nil
+}
+
+// canReadPods: the credentials may list the pods and ReplicaSets where the
+// workloads run (the verify-images Role of docs/cluster-rbac.md). Without,
+// a failure report says only what the agent says.
+func canReadPods(ctx context.Context, c *kube.Client, workloads []*unstructured.Unstructured) bool {
+	for _, w := range workloads {
+		one := metav1.ListOptions{Limit: 1}
+		if _, err := c.Typed().CoreV1().Pods(w.GetNamespace()).List(ctx, one); err != nil {
+			return false
+		}
+		if _, err := c.Typed().AppsV1().ReplicaSets(w.GetNamespace()).List(ctx, one); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// withWorkloads adds to a failed release what its Deployments,
+// StatefulSets and DaemonSets (status.inventory) are still waiting for;
+// the wait logs their conditions, pods' reasons and events.
+func withWorkloads(c *kube.Client, ns, name string, err error) error {
+	const look = 5 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), look)
+	defer cancel()
+	hr, gerr := c.Dynamic().Resource(helmReleaseGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if gerr != nil {
+		return err
+	}
+	var workloads []*unstructured.Unstructured
+	for _, o := range fluxInventory(hr) {
+		if kube.IsWorkload(o) {
+			workloads = append(workloads, o)
+		}
+	}
+	if len(workloads) == 0 || !canReadPods(ctx, c, workloads) {
+		return err
+	}
+	var werr *kube.WaitError
+	if _, e := c.Wait(ctx, workloads, kube.WaitOptions{Timeout: look, Since: time.Now().Add(-time.Hour), Quiet: true}); errors.As(e, &werr) {
+		return fmt.Errorf("%w\nits workloads: %v", err, werr)
+	}
+	return err
 }
 
 // builtVersion finds the chart version in a HelmChart's Ready message

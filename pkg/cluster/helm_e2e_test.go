@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
@@ -90,7 +92,9 @@ metadata: {name: config}
 spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
 `)
 	create(t, dyn.Resource(helmReleaseGVR).Namespace(f.ns), helmRelease("Revision"))
-	sa := f.env.ServiceAccount(t, f.ns, docRole(t, "flux-helm")...)
+	// flux-helm, and verify-images to read the workloads' pods when a
+	// release fails.
+	sa := f.env.ServiceAccount(t, f.ns, append(docRole(t, "flux-helm"), docRole(t, "verify-images")...)...)
 	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(sa.Kubeconfig), "namespace": f.ns, "helmrelease": "web"}
 	params := map[string]any{"revision_file": "revision", "timeout": "2m"}
 
@@ -114,6 +118,7 @@ spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
 	res.OK(t, &out)
 	require.Equal(t, "main@sha1:"+sha, out.Version["revision"])
 	require.Equal(t, "nginx:1.1", f.image(), "the Deployment runs the new image when out returns")
+	require.NotContains(t, res.Stderr, "warning", "the documented Role leaves nothing out")
 	require.Contains(t, out.Meta1("helmrelease"), "deployed (chart web@0.1.0+"+sha[:12]+")")
 
 	var versions []map[string]string
@@ -142,6 +147,18 @@ spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
 	t.Logf("fix:\n%s", res.Stderr)
 	res.OK(t, &out)
 	require.Equal(t, "main@sha1:"+fixed, out.Version["revision"])
+
+	// A release whose pods cannot be scheduled: helm's wait times out, and
+	// the failure says what the workload's pods wait for.
+	_, err = hrs.Patch(t.Context(), "web", types.MergePatchType, []byte(`{"spec":{"timeout":"10s"}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	stuck := f.git.Commit(t, "config", "main", map[string]string{"charts/web/templates/deployment.yaml": strings.Replace(webChart["charts/web/templates/deployment.yaml"],
+		"    spec:\n", "    spec:\n      nodeSelector: {no-such-label: \"true\"}\n", 1)}, "web on no node")
+	began = time.Now()
+	res = rt.Run(t, "out", f.revisionDir(stuck), map[string]any{"source": src, "params": params}, nil)
+	t.Logf("unschedulable (%s):\n%s", time.Since(began).Round(time.Second), res.Stderr)
+	res.Fails(t, "HelmRelease "+f.ns+"/web", "the agent reports a failure", "its workloads:", "Deployment/"+f.ns+"/web")
+	require.Contains(t, res.Stderr, "Unschedulable", "the pods' reason is reported")
 }
 
 func testHelmReleaseWithKustomization(t *testing.T) {

@@ -81,6 +81,7 @@ spec:
 	res.OK(t, nil)
 	require.Contains(t, res.Stderr, "verify_images: checking the pods of 1 workloads of Kustomization/"+f.ns+"/web")
 	require.Contains(t, res.Stderr, "image digests verified")
+	require.NotContains(t, res.Stderr, "warning", "the documented Roles leave nothing out")
 
 	bad := f.git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": pinnedWeb(badDigest)}, "web pinned to a digest the node does not run")
 	res = rt.Run(t, "out", f.revisionDir(bad), map[string]any{"source": src, "params": params}, nil)
@@ -117,6 +118,7 @@ spec:
 	t.Logf("good digest:\n%s", res.Stderr)
 	res.OK(t, nil)
 	require.Contains(t, res.Stderr, "image digests verified")
+	require.NotContains(t, res.Stderr, "warning", "the documented Roles leave nothing out")
 
 	bad := f.git.Commit(t, "config", "main", map[string]string{"deploy/web.yaml": pinnedWeb(badDigest)}, "web pinned to a digest the node does not run")
 	res = rt.Run(t, "out", f.revisionDir(bad), map[string]any{"source": src, "params": params}, nil)
