@@ -5,8 +5,8 @@
 // in-cluster agent and wait until it reports that exact commit applied and
 // healthy.
 //
-// Source: kind, mode (direct | flux | argocd), kustomization (flux),
-// application (argocd), kubeconfig (inline YAML) or server + token
+// Source: kind, mode (direct | flux | argocd), kustomization and/or
+// helmrelease (flux), application (argocd), kubeconfig (inline YAML) or server + token
 // (+ certificate_authority), context, namespace, insecure_skip_tls_verify,
 // resources (check/get: ["deployment/web", "sts/prod/db"]), timeout (5m).
 //
