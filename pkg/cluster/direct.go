@@ -385,9 +385,6 @@ func (direct) in(ctx context.Context, in resource.Input, src *Source, c *kube.Cl
 	if err != nil {
 		return resource.Response{}, err
 	}
-	if want.Revision != "" && want.Revision != v {
-		in.Logf("warning: the cluster has moved on since version %q: it now runs %q", want.Revision, v)
-	}
 	statuses := make([]objectStatus, len(lives))
 	images := map[string]map[string]string{}
 	revisions := map[string]bool{}
@@ -403,6 +400,11 @@ func (direct) in(ctx context.Context, in resource.Input, src *Source, c *kube.Cl
 			m[ct.Name] = ct.Image
 		}
 		images[kube.Ref(live)] = m
+	}
+	// A put's version is the revision it stamped on the objects; check's
+	// is the live images.
+	if want.Revision != "" && want.Revision != v && !revisions[want.Revision] {
+		in.Logf("warning: the cluster has moved on since version %q: it now runs %q", want.Revision, v)
 	}
 	for name, v := range map[string]any{"status.json": statuses, "images.json": images} {
 		data, _ := json.MarshalIndent(v, "", "  ")

@@ -197,6 +197,15 @@ func TestApplyWaitsForRolloutThenCheckAndIn(t *testing.T) {
 	require.Equal(t, "ready", status[0]["state"])
 	require.Equal(t, "2/2 available", status[0]["message"])
 
+	// The get Concourse makes after the put asks for the put's version: the
+	// revision the objects carry, not news that the cluster moved on.
+	res = rt.Run(t, "in", t.TempDir(), map[string]any{"source": src, "version": map[string]string{"revision": "0123456789abcdef0123456789abcdef01234567"}}, nil)
+	res.OK(t, nil)
+	require.NotContains(t, res.Stderr, "moved on")
+	res = rt.Run(t, "in", t.TempDir(), map[string]any{"source": src, "version": map[string]string{"revision": "web=registry.example/web:0"}}, nil)
+	res.OK(t, nil)
+	require.Contains(t, res.Stderr, `the cluster has moved on since version "web=registry.example/web:0"`)
+
 	// restart rolls the pods the kubectl way, and a later apply keeps it.
 	res = put(t, env, ns, dir, map[string]any{"path": "config", "restart": []string{"deployment/web"}})
 	res.OK(t, &out)
