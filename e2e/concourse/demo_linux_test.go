@@ -18,7 +18,7 @@ import (
 // when free), and the lines printed say how to log in with fly, where the
 // kubeconfig and the git repos are. It returns on Ctrl-C (SIGINT), SIGTERM
 // or a minute before the test's deadline; the cleanups then stop everything.
-func (e *e2e) hold(t *testing.T) {
+func (e *e2e) hold(t *testing.T, namespace string) {
 	s := e.stack
 	ln, err := net.Listen("tcp", "127.0.0.1:8080")
 	if err != nil {
@@ -42,9 +42,9 @@ func (e *e2e) hold(t *testing.T) {
    fly        %s -t demo login -c %s -u test -p test
               %s -t demo trigger-job -j direct/build-and-deploy -w
    git        git clone %s   (the config repo; direct-app holds the version)
-   cluster    export KUBECONFIG=%s   (namespaces named test-concourse-end-to-end-*)
+   cluster    export KUBECONFIG=%s   (namespace %s)
    Ctrl-C stops and removes everything.
-`, url, s.env["FLY"], url, s.env["FLY"], e.git.HTTPURL("direct-config"), e.kubeconfigPath())
+`, url, s.env["FLY"], url, s.env["FLY"], e.git.HTTPURL("direct-config"), e.kubeconfigPath(), namespace)
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "── stopping the stack")
 }
