@@ -83,11 +83,15 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 		return nil, fmt.Errorf("start flux: %w", err)
 	}
 	f.storageAddr = addr(ports[0])
-	storage := filepath.Join(dir, "storage")
-	if err := os.Mkdir(storage, 0o700); err != nil {
-		return nil, fmt.Errorf("start flux: %w", err)
+	storage, tmp := filepath.Join(dir, "storage"), filepath.Join(dir, "tmp")
+	for _, d := range []string{storage, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, fmt.Errorf("start flux: %w", err)
+		}
 	}
-	procEnv := []string{"KUBECONFIG=" + env.KubeconfigPath(), "RUNTIME_NAMESPACE=" + FluxNamespace}
+	// A temp dir of their own: the controllers build each artifact in
+	// one, and what they leave goes with Dir.
+	procEnv := []string{"KUBECONFIG=" + env.KubeconfigPath(), "RUNTIME_NAMESPACE=" + FluxNamespace, "TMPDIR=" + tmp}
 	common := []string{"--events-addr=", "--enable-leader-election=false", "--watch-all-namespaces=true", "--log-encoding=console"}
 
 	src, err := f.start("source-controller", filepath.Join(bin, "source-controller"), procEnv, append([]string{
