@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -56,9 +57,22 @@ func (s *stack) fly(t *testing.T, args ...string) string {
 	defer cancel()
 	out, err := s.run(ctx, append([]string{s.env["FLY"], "-t", "e2e"}, args...)...)
 	if err != nil {
-		t.Fatalf("fly %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("fly %s: %v\n%s\n%s", strings.Join(args, " "), err, out, s.network(t))
 	}
 	return out
+}
+
+// network describes the namespace's network (addresses, routes, neighbours,
+// listeners, firewall), for a failure that looks like a network one.
+func (s *stack) network(t *testing.T) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for _, cmd := range [][]string{{"ip", "-br", "addr"}, {"ip", "route"}, {"ip", "neigh"}, {"ss", "-ltn"}, {"iptables-save"}} {
+		out, err := s.run(ctx, cmd...)
+		fmt.Fprintf(&b, "── %s (in the stack's namespace; err %v):\n%s\n", strings.Join(cmd, " "), err, out)
+	}
+	return b.String()
 }
 
 // needRuntime fails (CI) or skips the test when the machine cannot run the
@@ -255,23 +269,7 @@ func kubeconfigVia(t *testing.T, env *kubetest.Env, addr string) string {
 
 // deployment is the config repo's Deployment, running image.
 func deployment(image string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        # the tag the pipeline moves
-        image: ` + image + `
-`
+	return kubetest.Deployment("web", image+" # the tag the pipeline moves", 1)
 }
 
 // e2e is what every pipeline of TestConcourseEndToEnd shares: the stack, the
@@ -359,7 +357,7 @@ func (e *e2e) flux(t *testing.T) {
 	repo, digest := e.appImage(t)
 	cfg := e.repos(t, "flux", deployment(repo+":0.1.0"))
 	ns := e.kube.Namespace(t)
-	agenttest.Apply(t, e.kube, ns, agenttest.FluxKustomization(e.git.HTTPURL(cfg), "./deploy", ns, 30*time.Second))
+	agenttest.Apply(t, e.kube, ns, agenttest.FluxKustomization("web", e.git.HTTPURL(cfg), "./deploy", ns, 30*time.Second))
 	e.deliver(t, "flux", map[string]string{"image-repository": repo, "namespace": ns})
 	e.requirePulled(t, cfg, ns, repo+":0.1.1@"+digest)
 }

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/yaml"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
@@ -23,27 +21,11 @@ import (
 )
 
 var (
-	gitRepositoryGVR = schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "gitrepositories"}
 	kustomizationGVR = schema.GroupVersionResource{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Resource: "kustomizations"}
 	applicationGVR   = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
 )
 
-const webDeployment = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.0 # written by the manifest kind
-`
+var webDeployment = kubetest.Deployment("web", "nginx:1.0 # written by the manifest kind", 1)
 
 const settingsConfigMap = `apiVersion: v1
 kind: ConfigMap
@@ -57,19 +39,6 @@ data: {greeting: hello}
 func stuckDeployment() string {
 	d := strings.Replace(webDeployment, "    spec:\n", "    spec:\n      nodeSelector: {no-such-label: \"true\"}\n", 1)
 	return strings.Replace(d, "  replicas: 1\n", "  replicas: 1\n  progressDeadlineSeconds: 2\n", 1)
-}
-
-func create(t *testing.T, ri dynamic.ResourceInterface, doc string) {
-	t.Helper()
-	u := &unstructured.Unstructured{}
-	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
-	_, err := ri.Create(t.Context(), u, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{})
-	})
 }
 
 // agentFixture: a config repo, and the put that a pipeline makes before
@@ -149,26 +118,7 @@ func TestFluxModeWaitsForThatCommit(t *testing.T) {
 	agenttest.StartFlux(t, f.env)
 	dyn, err := dynamic.NewForConfig(f.env.Config())
 	require.NoError(t, err)
-	create(t, dyn.Resource(gitRepositoryGVR).Namespace(f.ns), `
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: config}
-spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
-`)
-	create(t, dyn.Resource(kustomizationGVR).Namespace(f.ns), `
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: web}
-spec:
-  interval: 1h
-  retryInterval: 3s
-  sourceRef: {kind: GitRepository, name: config}
-  path: ./deploy
-  prune: true
-  wait: true
-  timeout: 10s
-  targetNamespace: `+f.ns+`
-`)
+	agenttest.Apply(t, f.env, f.ns, agenttest.FluxKustomization("web", f.git.HTTPURL("config"), "./deploy", f.ns, 10*time.Second))
 	// The pipeline's identity holds only the Role docs/cluster-rbac.md documents.
 	sa := f.env.ServiceAccount(t, f.ns, docRole(t, "flux")...)
 	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(sa.Kubeconfig), "namespace": f.ns, "kustomization": "web"}
@@ -253,15 +203,7 @@ func TestArgoCDModeWaitsForThatCommit(t *testing.T) {
 	dyn, err := dynamic.NewForConfig(f.env.Config())
 	require.NoError(t, err)
 	name := f.ns
-	create(t, dyn.Resource(applicationGVR).Namespace(argo.Namespace()), `
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata: {name: `+name+`}
-spec:
-  project: default
-  source: {repoURL: `+f.git.HTTPURL("config")+`, path: deploy, targetRevision: main}
-  destination: {server: https://kubernetes.default.svc, namespace: `+f.ns+`}
-`)
+	agenttest.Apply(t, f.env, argo.Namespace(), agenttest.ArgoCDApplication(name, f.git.HTTPURL("config"), "deploy", f.ns))
 	sa := f.env.ServiceAccount(t, argo.Namespace(), docRole(t, "argocd")...)
 	src := map[string]any{"kind": "cluster", "mode": "argocd", "kubeconfig": string(sa.Kubeconfig), "application": name}
 	params := map[string]any{"revision_file": "revision", "sync": true, "timeout": "2m"}

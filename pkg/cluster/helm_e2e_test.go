@@ -17,6 +17,7 @@ import (
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
+	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
 )
 
 var helmReleaseGVR = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
@@ -24,24 +25,9 @@ var helmReleaseGVR = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io"
 // A small chart: one Deployment whose image comes from .Values.image, which
 // the manifest kind edits (a mapping with repository and tag).
 var webChart = map[string]string{
-	"charts/web/Chart.yaml":  "apiVersion: v2\nname: web\nversion: 0.1.0\n",
-	"charts/web/values.yaml": "image:\n  repository: nginx\n  tag: \"1.0\"\n",
-	"charts/web/templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
-`,
+	"charts/web/Chart.yaml":                "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+	"charts/web/values.yaml":               "image:\n  repository: nginx\n  tag: \"1.0\"\n",
+	"charts/web/templates/deployment.yaml": kubetest.Deployment("web", `"{{ .Values.image.repository }}:{{ .Values.image.tag }}"`, 1),
 }
 
 // brokenTemplate is rejected by the API server: helm's upgrade fails.
@@ -85,13 +71,7 @@ func testHelmReleaseAlone(t *testing.T) {
 	f, _ := newHelmFixture(t, webChart)
 	dyn, err := dynamic.NewForConfig(f.env.Config())
 	require.NoError(t, err)
-	create(t, dyn.Resource(gitRepositoryGVR).Namespace(f.ns), `
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: config}
-spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
-`)
-	create(t, dyn.Resource(helmReleaseGVR).Namespace(f.ns), helmRelease("Revision"))
+	agenttest.Apply(t, f.env, f.ns, agenttest.FluxGitRepository(f.git.HTTPURL("config"))+"---\n"+helmRelease("Revision"))
 	// flux-helm, and verify-images to read the workloads' pods when a
 	// release fails.
 	sa := f.env.ServiceAccount(t, f.ns, append(docRole(t, "flux-helm"), docRole(t, "verify-images")...)...)
@@ -169,24 +149,7 @@ func testHelmReleaseWithKustomization(t *testing.T) {
 	f, first := newHelmFixture(t, files)
 	dyn, err := dynamic.NewForConfig(f.env.Config())
 	require.NoError(t, err)
-	create(t, dyn.Resource(gitRepositoryGVR).Namespace(f.ns), `
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: config}
-spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
-`)
-	create(t, dyn.Resource(kustomizationGVR).Namespace(f.ns), `
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: apps}
-spec:
-  interval: 1h
-  retryInterval: 3s
-  sourceRef: {kind: GitRepository, name: config}
-  path: ./deploy
-  prune: true
-  targetNamespace: `+f.ns+`
-`)
+	agenttest.Apply(t, f.env, f.ns, agenttest.FluxKustomization("apps", f.git.HTTPURL("config"), "./deploy", f.ns, 0))
 	sa := f.env.ServiceAccount(t, f.ns, append(docRole(t, "flux"), docRole(t, "flux-helm")...)...)
 	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(sa.Kubeconfig), "namespace": f.ns, "kustomization": "apps", "helmrelease": "web"}
 	params := map[string]any{"revision_file": "revision", "timeout": "2m"}

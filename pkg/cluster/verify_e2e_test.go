@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/dynamic"
 
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
@@ -49,28 +48,9 @@ func TestFluxModeVerifyImages(t *testing.T) {
 	f := newAgentFixture(t)
 	f.reportDigests()
 	agenttest.StartFlux(t, f.env)
-	dyn, err := dynamic.NewForConfig(f.env.Config())
-	require.NoError(t, err)
-	create(t, dyn.Resource(gitRepositoryGVR).Namespace(f.ns), `
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: config}
-spec: {url: `+f.git.HTTPURL("config")+`, interval: 1h, ref: {branch: main}}
-`)
 	// No wait: true: Ready=True right after the apply, so verify_images
 	// itself must wait for the rollout.
-	create(t, dyn.Resource(kustomizationGVR).Namespace(f.ns), `
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: web}
-spec:
-  interval: 1h
-  retryInterval: 3s
-  sourceRef: {kind: GitRepository, name: config}
-  path: ./deploy
-  prune: true
-  targetNamespace: `+f.ns+`
-`)
+	agenttest.Apply(t, f.env, f.ns, agenttest.FluxKustomization("web", f.git.HTTPURL("config"), "./deploy", f.ns, 0))
 	sa := f.env.ServiceAccount(t, f.ns, append(docRole(t, "flux"), docRole(t, "verify-images")...)...)
 	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(sa.Kubeconfig), "namespace": f.ns, "kustomization": "web"}
 	params := map[string]any{"revision_file": "revision", "timeout": "2m", "verify_images": true}
@@ -94,18 +74,8 @@ func TestArgoCDModeVerifyImages(t *testing.T) {
 	f := newAgentFixture(t)
 	f.reportDigests()
 	argo := agenttest.StartArgoCD(t, f.env)
-	dyn, err := dynamic.NewForConfig(f.env.Config())
-	require.NoError(t, err)
 	name := f.ns
-	create(t, dyn.Resource(applicationGVR).Namespace(argo.Namespace()), `
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata: {name: `+name+`}
-spec:
-  project: default
-  source: {repoURL: `+f.git.HTTPURL("config")+`, path: deploy, targetRevision: main}
-  destination: {server: https://kubernetes.default.svc, namespace: `+f.ns+`}
-`)
+	agenttest.Apply(t, f.env, argo.Namespace(), agenttest.ArgoCDApplication(name, f.git.HTTPURL("config"), "deploy", f.ns))
 	// The pipeline's identity: the argocd Role where the Application lives,
 	// the verify-images Role where the workloads run.
 	sa := f.env.ServiceAccount(t, argo.Namespace(), docRole(t, "argocd")...)

@@ -44,21 +44,7 @@ metadata:
   name: greeting
 data:
   greeting: ` + greeting + "\n",
-		"deploy/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: ` + image + "\n",
+		"deploy/deployment.yaml": kubetest.Deployment("web", image, 2),
 	}
 }
 

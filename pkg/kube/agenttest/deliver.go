@@ -54,29 +54,38 @@ func Apply(t testing.TB, env *kubetest.Env, namespace, doc string) {
 	}
 }
 
-// FluxKustomization is how the tests hand a config repo to Flux: a
-// GitRepository "config" following branch main of url, and a Kustomization
-// "web" applying path from it into targetNamespace, pruning, with health
-// checks bounded by timeout and a 3 s retry interval.
-func FluxKustomization(url, path, targetNamespace string, timeout time.Duration) string {
+// FluxGitRepository is a GitRepository "config" following branch main of
+// url, polling hourly: changes arrive when a reconcile is requested.
+func FluxGitRepository(url string) string {
 	return fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {name: config}
 spec: {url: %s, interval: 1h, ref: {branch: main}}
----
+`, url)
+}
+
+// FluxKustomization is how the tests hand a config repo to Flux: the
+// FluxGitRepository of url, and a Kustomization name applying path from it
+// into targetNamespace, pruning, retrying every 3 s. With healthTimeout > 0
+// it also waits that long at most for the applied objects to be healthy
+// (spec.wait).
+func FluxKustomization(name, url, path, targetNamespace string, healthTimeout time.Duration) string {
+	health := ""
+	if healthTimeout > 0 {
+		health = fmt.Sprintf("  wait: true\n  timeout: %s\n", healthTimeout)
+	}
+	return FluxGitRepository(url) + fmt.Sprintf(`---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
-metadata: {name: web}
+metadata: {name: %s}
 spec:
   interval: 1h
   retryInterval: 3s
   sourceRef: {kind: GitRepository, name: config}
   path: %s
   prune: true
-  wait: true
-  timeout: %s
   targetNamespace: %s
-`, url, path, timeout, targetNamespace)
+%s`, name, path, targetNamespace, health)
 }
 
 // ArgoCDApplication is how the tests hand a config repo to Argo CD: an
