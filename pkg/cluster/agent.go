@@ -155,29 +155,45 @@ func (a agent) check(ctx context.Context, in resource.Input, src *Source, c *kub
 	if err := a.logFollowers(ctx, in, src, c); err != nil {
 		return nil, err
 	}
-	if rev == "" {
-		return []Version{}, nil
+	return liveVersions(rev), nil
+}
+
+// requestedRevision is the revision get is asked for: a version check
+// emitted.
+func requestedRevision(in resource.Input) (string, error) {
+	var v Version
+	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+		return "", err
 	}
-	return []Version{{Revision: rev}}, nil
+	if v.Revision == "" {
+		return "", resource.ConfigErrorf("version.revision is required: get runs on a version that check emitted")
+	}
+	return v.Revision, nil
+}
+
+// liveVersions is check's answer when the agent reports rev applied: none
+// before the agent applied anything.
+func liveVersions(rev string) []Version {
+	if rev == "" {
+		return []Version{}
+	}
+	return []Version{{Revision: rev}}
 }
 
 func (a agent) in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	var v Version
-	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+	want, err := requestedRevision(in)
+	if err != nil {
 		return resource.Response{}, err
 	}
-	if v.Revision == "" {
-		return resource.Response{}, resource.ConfigErrorf("version.revision is required: get runs on a version that check emitted")
-	}
-	obj, err := a.wait(ctx, in, src, c, v.Revision, nil)
+	obj, err := a.wait(ctx, in, src, c, want, nil)
 	if err != nil {
 		return resource.Response{}, a.withFollowers(c, src, err)
 	}
-	followers, err := a.follow(ctx, in, src, c, obj, v.Revision)
+	followers, err := a.follow(ctx, in, src, c, obj, want)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	return respond(in, a.kind.live(obj), append([]*unstructured.Unstructured{obj}, followers...), v.Revision)
+	return respond(in, a.kind.live(obj), append([]*unstructured.Unstructured{obj}, followers...), want)
 }
 
 func (a agent) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {

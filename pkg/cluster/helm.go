@@ -55,25 +55,19 @@ func (helmAgent) check(ctx context.Context, in resource.Input, src *Source, c *k
 		rev = str(chart, "status", "observedSourceArtifactRevision")
 		in.Logf("%s: chart %s built from revision %q", kube.Ref(chart), orNone(str(chart, "status", "artifact", "revision")), rev)
 	}
-	if rev == "" {
-		return []Version{}, nil
-	}
-	return []Version{{Revision: rev}}, nil
+	return liveVersions(rev), nil
 }
 
 func (h helmAgent) in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	var v Version
-	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
-		return resource.Response{}, err
-	}
-	if v.Revision == "" {
-		return resource.Response{}, resource.ConfigErrorf("version.revision is required: get runs on a version that check emitted")
-	}
-	hr, chart, err := h.wait(ctx, in, src, c, v.Revision, nil)
+	want, err := requestedRevision(in)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	return respond(in, str(chart, "status", "observedSourceArtifactRevision"), []*unstructured.Unstructured{hr, chart}, v.Revision)
+	hr, chart, err := h.wait(ctx, in, src, c, want, nil)
+	if err != nil {
+		return resource.Response{}, err
+	}
+	return respond(in, str(chart, "status", "observedSourceArtifactRevision"), []*unstructured.Unstructured{hr, chart}, want)
 }
 
 func (h helmAgent) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
