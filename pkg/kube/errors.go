@@ -67,7 +67,8 @@ func (c *Client) explain(op, object, verb, resource, namespace string, err error
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		e.Hint = "gave up: the step's timeout ran out"
+		// A network timeout reads as a deadline too: say both.
+		e.Hint = fmt.Sprintf("gave up waiting for %s: the step's timeout ran out, or the connection timed out (is the API server reachable from the worker?)", c.host)
 	case apierrors.IsUnauthorized(err):
 		e.Hint = fmt.Sprintf("the API server %s rejected the credentials (401 Unauthorized): check source.token/kubeconfig (expired token?)", c.host)
 	case apierrors.IsForbidden(err):
