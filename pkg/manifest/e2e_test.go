@@ -380,7 +380,7 @@ func TestParamFilesAndFromDir(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "img", "tag"), []byte("1.5\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "img", "digest"), []byte(digestA+"\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "version"), []byte("3.0\n"), 0o644))
-	_, res := fx.putIn(t, dir, fx.source(nil), map[string]any{"ci_skip": false, "commit_message": "deploy{{range .Changes}} {{.Name}}={{.New}}{{end}}",
+	_, res := fx.putIn(t, dir, fx.source(nil), map[string]any{"ci_skip": false, "commit_message": "deploy %images%",
 		"images": []map[string]any{{"from": "img"}, {"repository": "acme/b", "tag_file": "version"}}})
 	res.OK(t, nil)
 	fx.requireFile(t, "d.yaml", "spec:\n  containers:\n  - name: a\n    image: ghcr.io/acme/a:1.5@"+digestA+"\n  - name: b\n    image: acme/b:3.0\n")

@@ -314,12 +314,11 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	if err != nil {
 		return resource.Response{}, err
 	}
-	var tmpl = defaultMessage
+	msgTemplate := defaultMessage
 	if params.CommitMessage != "" {
-		tmpl = params.CommitMessage
+		msgTemplate = params.CommitMessage
 	}
-	msgTemplate, _ := messageTemplate(tmpl) // validated with the params
-	author, _ := src.Author()               // validated with the source
+	author, _ := src.Author() // validated with the source
 	client, ctx, done, err := open(ctx, in, src)
 	if err != nil {
 		return resource.Response{}, err
@@ -513,22 +512,31 @@ func readFrom(in resource.Input, field, dir string, t *Target) error {
 }
 
 // defaultMessage is "web: 1.0.0 → 1.1.0, api: 2.0 → 2.1".
-const defaultMessage = `{{range $i, $c := .Changes}}{{if $i}}, {{end}}{{$c.Name}}: {{$c.Old}} → {{$c.New}}{{end}}`
+const defaultMessage = "%changes%"
 
-// commitMessage renders the template, appends [ci skip] to the subject and
-// adds the trailers: Gitops-Resource, one Image line per change, the build.
-func commitMessage(tmpl interface {
-	Execute(io.Writer, any) error
-}, changes []ImageChange, env resource.Env, ciSkip bool) (string, error) {
-	uniq := uniqueChanges(changes)
-	for i := range uniq {
-		uniq[i].Old, uniq[i].New = shortDigests(uniq[i].Old), shortDigests(uniq[i].New)
+// messageValues are the commit_message placeholders: %changes% ("web: 1.0.0
+// → 1.1.0, api: 2.0 → 2.1"), %images% ("web=1.1.0 api=2.1"), %build%
+// ("pipeline/job #12") and %build_url%. Digests are shortened to 12 hex.
+func messageValues(changes []ImageChange, env resource.Env) map[string]string {
+	var all, images []string
+	for _, c := range uniqueChanges(changes) {
+		old, new := shortDigests(c.Old), shortDigests(c.New)
+		all = append(all, c.Name+": "+old+" → "+new)
+		images = append(images, c.Name+"="+new)
 	}
-	var b strings.Builder
-	if err := tmpl.Execute(&b, MessageData{Changes: uniq, Build: env.Build(), BuildURL: env.BuildURL()}); err != nil {
+	return map[string]string{"changes": strings.Join(all, ", "), "images": strings.Join(images, " "),
+		"build": env.Build(), "build_url": env.BuildURL()}
+}
+
+// commitMessage expands the message's placeholders, appends [ci skip] to
+// the subject and adds the trailers: Gitops-Resource, one Image line per
+// change, the build.
+func commitMessage(text string, changes []ImageChange, env resource.Env, ciSkip bool) (string, error) {
+	expanded, err := resource.Expand(text, messageValues(changes, env))
+	if err != nil {
 		return "", resource.ConfigErrorf("params.commit_message: %v", err)
 	}
-	msg := strings.TrimSpace(b.String())
+	msg := strings.TrimSpace(expanded)
 	if msg == "" {
 		msg = "update images"
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"text/template"
 
 	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
 	"github.com/gitops-resource/gitops-resource/pkg/imageref"
@@ -73,8 +72,8 @@ type OutParams struct {
 	Images []ImageParam `json:"images"`
 	// Paths limit the edit (same syntax as source.paths); default source.paths.
 	Paths []string `json:"paths"`
-	// CommitMessage is a text/template for the commit subject, see
-	// MessageData; default "web: 1.0.0 → 1.1.0, api: 2.0 → 2.1".
+	// CommitMessage is the commit subject (and body), with the
+	// placeholders of messageValues; default "%changes%".
 	CommitMessage string `json:"commit_message"`
 	// PushBranch is the branch to commit to; default source.branch.
 	PushBranch string `json:"push_branch"`
@@ -209,8 +208,8 @@ func (p *OutParams) validate() error {
 	}
 	errs = append(errs, validatePatterns("params.paths", p.Paths))
 	if p.CommitMessage != "" {
-		if _, err := messageTemplate(p.CommitMessage); err != nil {
-			errs = append(errs, resource.ConfigErrorf("params.commit_message is not a valid template: %v", err))
+		if _, err := resource.Expand(p.CommitMessage, messageValues(nil, resource.Env{})); err != nil {
+			errs = append(errs, resource.ConfigErrorf("params.commit_message: %v", err))
 		}
 	}
 	if p.Promote != nil {
@@ -267,22 +266,4 @@ func (img ImageParam) validate(field string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// MessageData is what a commit_message template sees.
-//
-//	commit_message: "deploy {{range .Changes}}{{.Name}} {{.New}} {{end}}"
-//
-// Changes lists each image that changed (Repository as given, Name its last
-// path element, Old and New the tag or digest before and after); Build and
-// BuildURL name the build. The rendered text is the subject (and body);
-// [ci skip] and the trailers are added after it.
-type MessageData struct {
-	Changes  []ImageChange
-	Build    string
-	BuildURL string
-}
-
-func messageTemplate(text string) (*template.Template, error) {
-	return template.New("commit_message").Option("missingkey=error").Parse(text)
 }

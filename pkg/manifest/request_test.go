@@ -69,10 +69,10 @@ func TestOutParamsValidation(t *testing.T) {
 		{"nothing", `{}`, []string{"nothing to do"}},
 		{"every problem at once", `{"images":[{"tag":"1.0"},{"repository":"acme/web","tag":"1","tag_file":"t"},{"repository":"acme/web:1.0","digest":"md5:x"},
 			{"repository":"acme/web"},{"repository":"a/b","from":"get","tag":"1"},{"repository":"Bad Name","tag":"-x"}],
-			"paths":["../x"],"commit_message":"{{.Changes","promote":{"from":"a"}}`,
+			"paths":["../x"],"commit_message":"deploy %image%","promote":{"from":"a"}}`,
 			[]string{"params.images[0].repository is required", "params.images[1]: tag and tag_file", "params.images[2].repository must not carry a tag",
 				"params.images[2].digest", "params.images[3] needs tag", "params.images[4].from", "params.images[5].repository", "params.images[5].tag",
-				"params.paths[0]", "params.commit_message is not a valid template", "params.promote needs from and to"}},
+				"params.paths[0]", "params.commit_message: unknown placeholder %image% (known: %build%, %build_url%, %changes%, %images%)", "params.promote needs from and to"}},
 		{"promote same", `{"promote":{"from":"a/","to":"a"}}`, []string{"are the same path"}},
 		{"unknown", `{"image":[]}`, []string{`unknown key "image"`, `did you mean "images"`}},
 	} {
@@ -177,14 +177,13 @@ func TestEditorBrokenFile(t *testing.T) {
 }
 
 func TestCommitMessage(t *testing.T) {
-	tmpl, err := messageTemplate(defaultMessage)
-	require.NoError(t, err)
 	env := resource.Env{JobName: "deploy", PipelineName: "app", BuildName: "3", TeamName: "main", ExternalURL: "https://ci"}
-	msg, err := commitMessage(tmpl, []ImageChange{
+	changes := []ImageChange{
 		{Repository: "acme/web", Name: "web", Old: "1.0.0", New: "1.1.0", File: "a.yaml"},
 		{Repository: "acme/web", Name: "web", Old: "1.0.0", New: "1.1.0", File: "b.yaml"},
 		{Repository: "acme/api", Name: "api", Old: "sha256:" + strings.Repeat("a", 64), New: "2@sha256:" + strings.Repeat("b", 64)},
-	}, env, true)
+	}
+	msg, err := commitMessage(defaultMessage, changes, env, true)
 	require.NoError(t, err)
 	require.Equal(t, "web: 1.0.0 → 1.1.0, api: sha256:aaaaaaaaaaaa → 2@sha256:bbbbbbbbbbbb [ci skip]\n\n"+
 		"Gitops-Resource: manifest\n"+
@@ -192,4 +191,10 @@ func TestCommitMessage(t *testing.T) {
 		"Image: acme/api@sha256:"+strings.Repeat("a", 64)+" -> 2@sha256:"+strings.Repeat("b", 64)+"\n"+
 		"Concourse-Build: app/deploy #3\n"+
 		"Concourse-Build-URL: https://ci/teams/main/pipelines/app/jobs/deploy/builds/3\n", msg)
+
+	msg, err = commitMessage("deploy %images% from %build%\n\n%build_url%", changes, env, false)
+	require.NoError(t, err)
+	subject, body, _ := strings.Cut(msg, "\n\n")
+	require.Equal(t, "deploy web=1.1.0 api=2@sha256:bbbbbbbbbbbb from app/deploy #3", subject)
+	require.True(t, strings.HasPrefix(body, "https://ci/teams/main/pipelines/app/jobs/deploy/builds/3\n"), body)
 }

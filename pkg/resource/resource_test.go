@@ -135,3 +135,27 @@ func TestPathStaysInBuildDir(t *testing.T) {
 		})
 	}
 }
+
+func TestExpand(t *testing.T) {
+	values := map[string]string{"changes": "web: 1.0 → 1.1", "build": "app/deploy #7"}
+	tests := []struct {
+		name, text, want, err string
+	}{
+		{"placeholders", "deploy %changes% (%build%)", "deploy web: 1.0 → 1.1 (app/deploy #7)", ""},
+		{"twice", "%build% %build%", "app/deploy #7 app/deploy #7", ""},
+		{"percent signs stay", "50% of 100%, 3%-5%", "50% of 100%, 3%-5%", ""},
+		{"no placeholder", "plain", "plain", ""},
+		{"unknown", "%chnages% and %x%", "", "unknown placeholder %chnages%, %x% (known: %build%, %changes%)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Expand(tt.text, values)
+			if tt.err != "" {
+				require.EqualError(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
