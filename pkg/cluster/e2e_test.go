@@ -92,22 +92,7 @@ func build(t testing.TB, files map[string]string) string {
 }
 
 func deploymentYAML(name, image string, replicas int, extraSpec string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-spec:
-  replicas: %[3]d
-  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-    spec:
-      containers:
-      - name: app
-        image: %[2]s
-%[4]s`, name, image, replicas, extraSpec)
+	return kubetest.Deployment(name, image, replicas) + extraSpec
 }
 
 const serviceAndConfigMap = `---

@@ -67,7 +67,7 @@ func TestFluxModeVerifyImages(t *testing.T) {
 	res = rt.Run(t, "out", f.revisionDir(bad), map[string]any{"source": src, "params": params}, nil)
 	t.Logf("bad digest:\n%s", res.Stderr)
 	res.Fails(t, "verify_images: Kustomization/"+f.ns+"/web applied revision "+bad, "Deployment/"+f.ns+"/web failed",
-		"container web runs "+otherDigest+", not the applied "+badDigest)
+		"container app runs "+otherDigest+", not the applied "+badDigest)
 }
 
 func TestArgoCDModeVerifyImages(t *testing.T) {
@@ -94,5 +94,5 @@ func TestArgoCDModeVerifyImages(t *testing.T) {
 	res = rt.Run(t, "out", f.revisionDir(bad), map[string]any{"source": src, "params": params}, nil)
 	t.Logf("bad digest:\n%s", res.Stderr)
 	res.Fails(t, "verify_images: Application/"+argo.Namespace()+"/"+name+" applied revision "+bad, "Deployment/"+f.ns+"/web failed",
-		"container web runs "+otherDigest+", not the applied "+badDigest)
+		"container app runs "+otherDigest+", not the applied "+badDigest)
 }

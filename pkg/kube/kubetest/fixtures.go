@@ -3,7 +3,7 @@ package kubetest
 import "fmt"
 
 // Deployment is the YAML of the workload the tests deliver: a Deployment
-// name of replicas pods, labelled app: name, with one container name
+// name of replicas pods, labelled app: name, with one container "app"
 // running image. image is written as given, so it may carry a trailing
 // comment for the byte-preserving editor to keep.
 func Deployment(name, image string, replicas int) string {
@@ -20,7 +20,7 @@ spec:
       labels: {app: %[1]s}
     spec:
       containers:
-      - name: %[1]s
+      - name: app
         image: %[2]s
 `, name, image, replicas)
 }
