@@ -37,7 +37,6 @@ func TestPipelinesRequests(t *testing.T) {
 		"manifest": manifest.Kind(),
 		"cluster":  cluster.Kind(),
 	}
-	pending := pendingModes(t, kinds["cluster"], secrets["kubeconfig"])
 	for _, p := range pipelines(t) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
@@ -73,11 +72,6 @@ func TestPipelinesRequests(t *testing.T) {
 				src, _ := r["source"].(map[string]any)
 				name := r["name"].(string)
 				sources[name] = src
-				if why := pending[fmt.Sprint(src["kind"], " mode ", src["mode"])]; why != "" {
-					t.Logf("resource %s: not checked, %s", name, why)
-					delete(sources, name)
-					continue
-				}
 				try(t, kinds, "check "+name, src, nil, nil)
 			}
 			for _, job := range list(doc["jobs"]) {
@@ -313,22 +307,4 @@ current-context: c
 		"staging-kubeconfig": kubeconfig,
 		"prod-kubeconfig":    kubeconfig,
 	}
-}
-
-// pendingModes names the cluster modes this tree does not support yet, so
-// the examples written for them are reported instead of failing; once a mode
-// is supported, its examples are checked like the rest.
-func pendingModes(t *testing.T, kind resource.Kind, kubeconfig any) map[string]string {
-	pending := map[string]string{}
-	for _, mode := range []string{"flux", "argocd"} {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		src := map[string]any{"kind": "cluster", "mode": mode, "kubeconfig": kubeconfig}
-		in := resource.Input{Request: resource.Request{Source: raw(t, src)}, Log: io.Discard, Secrets: &resource.Redactor{}}
-		_, err := kind.Check(ctx, in)
-		if resource.IsConfigError(err) && strings.Contains(err.Error(), "not yet supported") {
-			pending["cluster mode "+mode] = "pending: this tree's cluster kind does not support mode " + mode + " yet"
-		}
-	}
-	return pending
 }
