@@ -253,31 +253,15 @@ func (f *File) AppendMapping(doc int, path string, fields []Field) (Splice, erro
 	}
 	lines := entryLines(fields, gap)
 	indent := strings.Repeat(" ", dashCol-1)
-	eol := f.EOL()
 	if at, ok := f.endOfNode(seq); ok {
-		var b strings.Builder
-		if at == len(f.data) && !f.endsWithBreak() {
-			b.WriteString(eol)
-		}
-		for _, l := range lines {
-			b.WriteString(indent + l + eol)
-		}
-		return Splice{Start: at, End: at, Text: b.String()}, nil
+		return f.linesAfter(at, indent, lines), nil
 	}
 	// The end of the last item is unknown: insert before the first item.
 	at := f.offset(seq.Line, seq.Column)
 	if at < 0 || f.data[at] != '-' {
 		return Splice{}, fmt.Errorf("%s: document %d: cannot locate the sequence at %s", f.name, doc, path)
 	}
-	var b strings.Builder
-	for i, l := range lines {
-		if i > 0 {
-			b.WriteString(indent)
-		}
-		b.WriteString(l + eol)
-	}
-	b.WriteString(indent)
-	return Splice{Start: at, End: at, Text: b.String()}, nil
+	return f.linesBefore(at, indent, lines), nil
 }
 
 // entryLines renders fields as the lines of a sequence item: "- k: v" then
@@ -317,22 +301,35 @@ func (f *File) insertKeyLines(doc int, path, key string, lines []string) (Splice
 	}
 	firstKey := m.Content[0]
 	indent := strings.Repeat(" ", firstKey.Column-1)
-	eol := f.EOL()
 	if at, ok := f.endOfNode(m); ok {
-		var b strings.Builder
-		if at == len(f.data) && !f.endsWithBreak() {
-			b.WriteString(eol)
-		}
-		for _, l := range lines {
-			b.WriteString(indent + l + eol)
-		}
-		return Splice{Start: at, End: at, Text: b.String()}, nil
+		return f.linesAfter(at, indent, lines), nil
 	}
 	// The end of the last entry is unknown: insert before the first key.
 	at := f.offset(firstKey.Line, firstKey.Column)
 	if at < 0 || firstKey.Style&yaml.TaggedStyle != 0 || f.data[at] == '&' || f.data[at] == '!' || f.data[at] == '?' {
 		return Splice{}, fmt.Errorf("%s: document %d: cannot find where to add %s in %s", f.name, doc, key, where)
 	}
+	return f.linesBefore(at, indent, lines), nil
+}
+
+// linesAfter inserts lines, indented, at the end of a node that ends at at
+// (on a line of its own, after a line break added when the file lacks one).
+func (f *File) linesAfter(at int, indent string, lines []string) Splice {
+	eol := f.EOL()
+	var b strings.Builder
+	if at == len(f.data) && !f.endsWithBreak() {
+		b.WriteString(eol)
+	}
+	for _, l := range lines {
+		b.WriteString(indent + l + eol)
+	}
+	return Splice{Start: at, End: at, Text: b.String()}
+}
+
+// linesBefore inserts lines at at, the column of a node's first item: the
+// first line takes the item's place, the item moves below them.
+func (f *File) linesBefore(at int, indent string, lines []string) Splice {
+	eol := f.EOL()
 	var b strings.Builder
 	for i, l := range lines {
 		if i > 0 {
@@ -341,7 +338,7 @@ func (f *File) insertKeyLines(doc int, path, key string, lines []string) (Splice
 		b.WriteString(l + eol)
 	}
 	b.WriteString(indent)
-	return Splice{Start: at, End: at, Text: b.String()}, nil
+	return Splice{Start: at, End: at, Text: b.String()}
 }
 
 func (f *File) endsWithBreak() bool {
