@@ -283,6 +283,12 @@ func TestFailuresNameTheProblemAndChangeNothing(t *testing.T) {
 			want:   []string{`params.bump "huge"`, "major, minor, patch, final or auto"},
 		},
 		{
+			name:   "typo in commit_message",
+			src:    source(map[string]any{"uri": srv.HTTPURL("app"), "commit_message": "bump to %verison%"}),
+			params: map[string]any{"bump": "patch"},
+			want:   []string{"source.commit_message: unknown placeholder %verison% (known: %file%, %version%)"},
+		},
+		{
 			name:   "missing uri and file",
 			src:    map[string]any{"kind": "semver", "branch": "x"},
 			params: map[string]any{"bump": "patch"},

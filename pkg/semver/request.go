@@ -94,6 +94,9 @@ func (s *Source) validate() error {
 		errs = append(errs, resource.ConfigErrorf("source.initial_version: %v", err))
 	}
 	s.initial = v
+	if _, err := s.commitMessage("", ""); err != nil {
+		errs = append(errs, resource.ConfigErrorf("source.commit_message: %v", err))
+	}
 	if s.Depth < 0 {
 		errs = append(errs, resource.ConfigErrorf("source.depth must not be negative"))
 	}
@@ -177,4 +180,11 @@ func (p Params) describe() string {
 		return "none"
 	}
 	return strings.Join(parts, ",")
+}
+
+// commitMessage is commit_message with %version% and %file% replaced, as
+// semver-resource does; another %name% is an error (a typo would otherwise
+// land in every bump commit).
+func (s *Source) commitMessage(version, file string) (string, error) {
+	return resource.Expand(s.CommitMessage, map[string]string{"version": version, "file": file})
 }

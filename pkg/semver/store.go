@@ -109,7 +109,7 @@ func (f *fileStore) write(ctx context.Context, next nextFunc, history bool) (out
 			return nil
 		}
 		snap.WriteFile(f.src.File, []byte(out.number.String()))
-		msg := strings.NewReplacer("%version%", out.number.String(), "%file%", f.src.File).Replace(f.src.CommitMessage)
+		msg, _ := f.src.commitMessage(out.number.String(), f.src.File) // validated with the source
 		author, _ := f.src.Author()
 		_, err = snap.Commit(gitrepo.CommitMessage(msg, trailers(f.env)), author)
 		return err
@@ -251,7 +251,7 @@ func (t *tagStore) write(ctx context.Context, next nextFunc, history bool) (outc
 		name := *t.src.TagPrefix + out.number.String()
 		fmt.Fprintf(t.log, "tagging %s as %s\n", target.String()[:12], name)
 		author, _ := t.src.Author()
-		msg := strings.NewReplacer("%version%", out.number.String(), "%file%", "").Replace(t.src.CommitMessage)
+		msg, _ := t.src.commitMessage(out.number.String(), "") // validated with the source
 		return snap.Tag(name, target, gitrepo.CommitMessage(msg, trailers(t.env)), author)
 	})
 	if err != nil {
