@@ -11,9 +11,11 @@
 #   argocd  Argo CD's multi-call binary (tools/argocd), linked as
 #           argocd-application-controller and argocd-repo-server, plus the CRDs
 #           (manifests/crds) and argocd-* ConfigMaps (manifests/base/config);
-#           redis-server is installed from Debian (apt-get) when missing
+#           redis-server is installed from Debian (apt-get) when missing; built
+#           with tools/argocd/*.patch applied (its metrics server on 127.0.0.1)
 #
-# Each agent lives in <cache>/<agent>-<key>/{bin,manifests}. The agents are
+# Each agent lives in <cache>/<agent>-<key>/{bin,manifests}; the key hashes
+# the wrapper modules' go.mod, go.sum and *.patch. The agents are
 # built independently: one failing does not stop the other.
 #
 #   hack/agents-build.sh                  build what is missing, print the bin dirs
@@ -64,7 +66,12 @@ binaries_of() {
 
 dir_of() {
 	local m key
-	key=$(for m in $(modules_of "$1"); do cat "$m/go.mod" "$m/go.sum"; done | sha256sum | cut -c1-20)
+	key=$(for m in $(modules_of "$1"); do
+		cat "$m/go.mod" "$m/go.sum"
+		for p in "$m"/*.patch; do
+			if [[ -f $p ]]; then cat "$p"; fi
+		done
+	done | sha256sum | cut -c1-20)
 	echo "$cache_root/$1-$key"
 }
 
@@ -76,12 +83,22 @@ complete() {
 	[[ -f $dir/manifests/.complete ]]
 }
 
-# build_module MODDIR OUTDIR: builds the module's tools from a copy of its
-# go.mod/go.sum, so the repo's files never change under a build.
+# build_module MODDIR OUTDIR [PATCHED]: builds the module's tools from a copy
+# of its go.mod/go.sum, so the repo's files never change under a build. With
+# PATCHED (a module path), MODDIR/*.patch are applied to a copy of that
+# requirement, which the build uses through a replace.
 build_module() {
-	local mod=$1 out=$2 work start
+	local mod=$1 out=$2 patched=${3:-} work start p
 	work=$(mktemp -d "$out/../src.XXXXXX")
 	cp "$mod/go.mod" "$mod/go.sum" "$work/"
+	if [[ -n $patched ]]; then
+		cp -r "$(module_dir "$mod" "$patched")" "$work/patched"
+		chmod -R u+w "$work/patched"
+		for p in "$mod"/*.patch; do
+			(cd "$work/patched" && git apply "$p")
+		done
+		(cd "$work" && go mod edit -replace "$patched=./patched")
+	fi
 	start=$(date +%s)
 	(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" tool) >&2
 	echo "agents-build: built ${mod#"$root"/} in $(($(date +%s) - start))s" >&2
@@ -115,7 +132,7 @@ build_helm() {
 
 build_argocd() {
 	local tmp=$1 argo
-	build_module "$root/tools/argocd" "$tmp/bin"
+	build_module "$root/tools/argocd" "$tmp/bin" github.com/argoproj/argo-cd/v3
 	mv "$tmp/bin/cmd" "$tmp/bin/argocd"
 	ln -s argocd "$tmp/bin/argocd-application-controller"
 	ln -s argocd "$tmp/bin/argocd-repo-server"

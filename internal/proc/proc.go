@@ -7,6 +7,7 @@ package proc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -258,4 +259,60 @@ func CachedBinDir(ctx context.Context, script string, args ...string) (string, e
 		return "", fmt.Errorf("%s printed no dir", what)
 	}
 	return dir, nil
+}
+
+// Listeners are the TCP addresses the process listens on ("127.0.0.1:8080",
+// "[::]:9090"), read from /proc (Linux): for a test to check that what it
+// started is reachable only where it should be.
+func (p *Process) Listeners() ([]string, error) {
+	dir := "/proc/" + strconv.Itoa(p.PID())
+	fds, err := os.ReadDir(dir + "/fd")
+	if err != nil {
+		return nil, fmt.Errorf("listeners of %s: %w", p.Name, err)
+	}
+	sockets := map[string]bool{}
+	for _, fd := range fds {
+		if link, err := os.Readlink(dir + "/fd/" + fd.Name()); err == nil {
+			if inode, ok := strings.CutPrefix(link, "socket:["); ok {
+				sockets[strings.TrimSuffix(inode, "]")] = true
+			}
+		}
+	}
+	var addrs []string
+	for _, table := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(dir + "/net/" + table)
+		if err != nil {
+			return nil, fmt.Errorf("listeners of %s: %w", p.Name, err)
+		}
+		for line := range strings.Lines(string(data)) {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" || !sockets[f[9]] { // 0A: LISTEN
+				continue
+			}
+			if a, err := procNetAddr(f[1]); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	return addrs, nil
+}
+
+// procNetAddr decodes a /proc/net/tcp{,6} address: the IP as hex of
+// native-endian (little-endian here) 32-bit words, then the port.
+func procNetAddr(s string) (string, error) {
+	hexIP, hexPort, ok := strings.Cut(s, ":")
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if !ok || err != nil || (len(hexIP) != 8 && len(hexIP) != 32) {
+		return "", fmt.Errorf("bad address %q", s)
+	}
+	ip := make(net.IP, len(hexIP)/2)
+	for w := 0; w < len(ip)/4; w++ {
+		word, err := strconv.ParseUint(hexIP[w*8:w*8+8], 16, 32)
+		if err != nil {
+			return "", fmt.Errorf("bad address %q", s)
+		}
+		binary.LittleEndian.PutUint32(ip[w*4:], uint32(word))
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port))), nil
 }

@@ -3,8 +3,10 @@ package proc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,4 +137,45 @@ echo /cache/$2/bin
 
 	_, err = CachedBinDir(t.Context(), "missing.sh")
 	require.ErrorContains(t, err, "no "+filepath.Join("hack", "missing.sh")+" in ")
+}
+
+func TestProcNetAddr(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"0100007F:1F90", "127.0.0.1:8080"},
+		{"00000000:0050", "0.0.0.0:80"},
+		{"00000000000000000000000000000000:2382", "[::]:9090"},
+		{"0000000000000000FFFF00000100007F:0050", "127.0.0.1:80"},
+		{"00000000000000000000000001000000:0016", "[::1]:22"},
+	}
+	for _, tt := range tests {
+		got, err := procNetAddr(tt.in)
+		require.NoError(t, err, tt.in)
+		require.Equal(t, tt.want, got, tt.in)
+	}
+	_, err := procNetAddr("zz:1")
+	require.Error(t, err)
+}
+
+func TestListeners(t *testing.T) {
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("needs /bin/busybox (busybox-static, installed by hack/deps.sh)")
+	}
+	ports, err := FreePorts(1)
+	require.NoError(t, err)
+	want := "127.0.0.1:" + strconv.Itoa(ports[0])
+	p, err := Start("httpd", "/bin/busybox", t.TempDir(), nil, "httpd", "-f", "-p", want)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Stop(time.Second) })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, Poll(ctx, "httpd to listen", p, func(context.Context) error {
+		got, err := p.Listeners()
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, []string{want}) {
+			return fmt.Errorf("listeners %v, want [%s]", got, want)
+		}
+		return nil
+	}))
 }

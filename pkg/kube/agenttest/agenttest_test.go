@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,7 @@ func rolledOut(d *appsv1.Deployment) (bool, string) {
 func TestFluxAppliesPushedCommits(t *testing.T) {
 	env := kube.Env(t)
 	flux := agenttest.StartFlux(t, env, agenttest.WithLog(os.Stderr))
+	onlyLoopback(t, flux)
 	ns := env.Namespace(t)
 	dyn, err := dynamic.NewForConfig(env.Config())
 	if err != nil {
@@ -200,6 +202,7 @@ spec:
 func TestArgoCDSyncsPushedCommits(t *testing.T) {
 	env := kube.Env(t)
 	argo := agenttest.StartArgoCD(t, env, agenttest.WithLog(os.Stderr))
+	onlyLoopback(t, argo)
 	ns := env.Namespace(t)
 	dyn, err := dynamic.NewForConfig(env.Config())
 	if err != nil {
@@ -268,4 +271,23 @@ operation:
 	synced(sha2)
 	applied(t, env, ns, "hello again", "nginx:1.1")
 	t.Logf("new commit → synced and healthy in %s; argocd RSS %d MiB (redis, repo-server, controller)", time.Since(began).Round(time.Millisecond), argo.RSS()>>20)
+}
+
+// onlyLoopback fails t when one of the agent's processes listens anywhere
+// but 127.0.0.1: a test machine's servers are not for its network.
+func onlyLoopback(t *testing.T, agent interface{ Listeners() ([]string, error) }) {
+	t.Helper()
+	ls, err := agent.Listeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) == 0 {
+		t.Fatal("no listeners found: the check would prove nothing")
+	}
+	for _, l := range ls {
+		if _, addr, _ := strings.Cut(l, " "); !strings.HasPrefix(addr, "127.0.0.1:") {
+			t.Errorf("%s: not on 127.0.0.1", l)
+		}
+	}
+	t.Logf("listeners: %s", strings.Join(ls, ", "))
 }

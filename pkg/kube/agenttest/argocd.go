@@ -23,9 +23,9 @@ const ArgoCDNamespace = "argocd"
 // ArgoCD is a running redis, argocd-repo-server and
 // argocd-application-controller.
 //
-// Every listener is on 127.0.0.1 on a free port, except the controller's
-// metrics server, which Argo CD binds on all interfaces (on a free port);
-// the repo-server's askpass socket and temp files are in Dir
+// Every listener is on 127.0.0.1 on a free port (the controller's metrics
+// server too: Argo CD hard-codes 0.0.0.0 there, which hack/agents-build.sh
+// patches, tools/argocd/metrics-on-loopback.patch); the repo-server's askpass socket and temp files are in Dir
 // (ARGOCD_ASK_PASS_SOCK, TMPDIR), so several stacks can run side by side.
 type ArgoCD struct {
 	stack

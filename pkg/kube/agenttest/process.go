@@ -72,6 +72,22 @@ func (s *stack) stop() error {
 	return errors.Join(errs...)
 }
 
+// Listeners are the TCP addresses the agent's processes listen on, each as
+// "<process> <address>".
+func (s *stack) Listeners() ([]string, error) {
+	var all []string
+	for _, p := range s.procs {
+		addrs, err := p.Listeners()
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range addrs {
+			all = append(all, p.Name+" "+a)
+		}
+	}
+	return all, nil
+}
+
 // rss sums the resident memory of the stack's processes.
 func (s *stack) rss() int64 {
 	var n int64
