@@ -95,7 +95,8 @@ build_module() {
 		cp -r "$(module_dir "$mod" "$patched")" "$work/patched"
 		chmod -R u+w "$work/patched"
 		for p in "$mod"/*.patch; do
-			(cd "$work/patched" && git apply "$p")
+			# Never a repo above the copy: git apply then patches the copy.
+			(cd "$work/patched" && GIT_CEILING_DIRECTORIES=$work git apply "$p")
 		done
 		(cd "$work" && go mod edit -replace "$patched=./patched")
 	fi
