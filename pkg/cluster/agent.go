@@ -224,7 +224,7 @@ func (a agent) out(ctx context.Context, in resource.Input, src *Source, c *kube.
 // follow waits for what the target applied and source names besides: the
 // HelmRelease a Kustomization applies (mode flux with source.helmrelease).
 func (a agent) follow(ctx context.Context, in resource.Input, src *Source, c *kube.Client, obj *unstructured.Unstructured, rev string) ([]*unstructured.Unstructured, error) {
-	if _, ok := a.kind.(flux); !ok || src.HelmRelease == "" {
+	if src.HelmRelease == "" { // set for mode flux only (Source.validate)
 		return nil, nil
 	}
 	hr, err := getHelmRelease(ctx, c, src)
@@ -245,7 +245,7 @@ func (a agent) follow(ctx context.Context, in resource.Input, src *Source, c *ku
 // Kustomization that applies it: its health check fails on the release,
 // and helm-controller's message says why.
 func (a agent) withFollowers(c *kube.Client, src *Source, err error) error {
-	if _, ok := a.kind.(flux); !ok || src.HelmRelease == "" || !errors.Is(err, errAgentFailed) {
+	if src.HelmRelease == "" || !errors.Is(err, errAgentFailed) {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -259,7 +259,7 @@ func (a agent) withFollowers(c *kube.Client, src *Source, err error) error {
 
 // logFollowers reports the state of what follow waits for, for check.
 func (a agent) logFollowers(ctx context.Context, in resource.Input, src *Source, c *kube.Client) error {
-	if _, ok := a.kind.(flux); !ok || src.HelmRelease == "" {
+	if src.HelmRelease == "" {
 		return nil
 	}
 	hr, err := getHelmRelease(ctx, c, src)

@@ -38,16 +38,10 @@ func (flux) live(obj *unstructured.Unstructured) string {
 // source only: the Kustomization follows the new artifact by itself, and
 // stamping it too makes it re-apply the old artifact first.
 func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, _ string, _ *AgentParams, log func(string, ...any)) (*unstructured.Unstructured, error) {
-	if suspended, _, _ := unstructured.NestedBool(obj.Object, "spec", "suspend"); suspended {
-		return nil, fmt.Errorf("Kustomization %s/%s is suspended (spec.suspend: true): Flux will not apply anything until it is resumed (flux resume kustomization %s -n %s)",
-			obj.GetNamespace(), obj.GetName(), obj.GetName(), obj.GetNamespace())
+	if err := fluxNotSuspended(obj, "apply"); err != nil {
+		return nil, err
 	}
-	kind := str(obj, "spec", "sourceRef", "kind")
-	name := str(obj, "spec", "sourceRef", "name")
-	ns := str(obj, "spec", "sourceRef", "namespace")
-	if ns == "" {
-		ns = obj.GetNamespace()
-	}
+	kind, ns, name := fluxSourceRef(obj, "spec", "sourceRef")
 	gvr, ok := fluxSources[kind]
 	if !ok {
 		return nil, fmt.Errorf("Kustomization %s/%s has a sourceRef of kind %q: only GitRepository, OCIRepository and Bucket are known", obj.GetNamespace(), obj.GetName(), kind)
@@ -161,4 +155,26 @@ func orNone(s string) string {
 // managed: the Kustomization's (or HelmRelease's) status.inventory.
 func (flux) managed(obj *unstructured.Unstructured) []*unstructured.Unstructured {
 	return fluxInventory(obj)
+}
+
+// fluxSourceRef is the kind, namespace and name of the Flux source a
+// sourceRef at path names; its namespace defaults to the object's.
+func fluxSourceRef(obj *unstructured.Unstructured, path ...string) (kind, ns, name string) {
+	field := func(f string) string { return str(obj, append(path, f)...) }
+	ns = field("namespace")
+	if ns == "" {
+		ns = obj.GetNamespace()
+	}
+	return field("kind"), ns, field("name")
+}
+
+// fluxNotSuspended fails for a suspended Kustomization or HelmRelease: Flux
+// will not <does> anything with it until it is resumed.
+func fluxNotSuspended(obj *unstructured.Unstructured, does string) error {
+	if suspended, _, _ := unstructured.NestedBool(obj.Object, "spec", "suspend"); suspended {
+		kind, ns, name := obj.GetKind(), obj.GetNamespace(), obj.GetName()
+		return fmt.Errorf("%s %s/%s is suspended (spec.suspend: true): Flux will not %s anything until it is resumed (flux resume %s %s -n %s)",
+			kind, ns, name, does, strings.ToLower(kind), name, ns)
+	}
+	return nil
 }

@@ -106,7 +106,7 @@ func (helmAgent) wait(ctx context.Context, in resource.Input, src *Source, c *ku
 		return nil, nil, resource.ConfigErrorf("%s takes its chart from %s, not from a GitRepository: a commit identifies no chart there; set source.kustomization to the Kustomization that applies the HelmRelease, and mode flux waits for both", kube.Ref(hr), from)
 	}
 	if p != nil {
-		if err := helmNotSuspended(hr); err != nil {
+		if err := fluxNotSuspended(hr, "release"); err != nil {
 			return nil, nil, err
 		}
 		if err := requestSourceReconcile(ctx, c, fluxSources[kind], kind, ns, name, in.Logf); err != nil {
@@ -131,32 +131,15 @@ func getHelmRelease(ctx context.Context, c *kube.Client, src *Source) (*unstruct
 // chartSource is the kind, namespace and name of the source the
 // HelmRelease's spec.chart takes its chart from ("" for spec.chartRef).
 func chartSource(hr *unstructured.Unstructured) (kind, ns, name string) {
-	kind = str(hr, "spec", "chart", "spec", "sourceRef", "kind")
-	name = str(hr, "spec", "chart", "spec", "sourceRef", "name")
-	ns = str(hr, "spec", "chart", "spec", "sourceRef", "namespace")
-	if ns == "" {
-		ns = hr.GetNamespace()
-	}
-	return kind, ns, name
+	return fluxSourceRef(hr, "spec", "chart", "spec", "sourceRef")
 }
 
 // sameSourceRef: the HelmRelease's chart comes from the GitRepository the
 // Kustomization applies, so the chart follows the same commit.
 func sameSourceRef(hr, ks *unstructured.Unstructured) bool {
 	kind, ns, name := chartSource(hr)
-	ksNS := str(ks, "spec", "sourceRef", "namespace")
-	if ksNS == "" {
-		ksNS = ks.GetNamespace()
-	}
-	return kind == "GitRepository" && kind == str(ks, "spec", "sourceRef", "kind") && name == str(ks, "spec", "sourceRef", "name") && ns == ksNS
-}
-
-func helmNotSuspended(hr *unstructured.Unstructured) error {
-	if suspended, _, _ := unstructured.NestedBool(hr.Object, "spec", "suspend"); suspended {
-		return fmt.Errorf("HelmRelease %s/%s is suspended (spec.suspend: true): Flux will not release anything until it is resumed (flux resume helmrelease %s -n %s)",
-			hr.GetNamespace(), hr.GetName(), hr.GetName(), hr.GetNamespace())
-	}
-	return nil
+	ksKind, ksNS, ksName := fluxSourceRef(ks, "spec", "sourceRef")
+	return kind == "GitRepository" && kind == ksKind && name == ksName && ns == ksNS
 }
 
 // requestSourceReconcile stamps reconcile.fluxcd.io/requestedAt on a Flux
