@@ -111,25 +111,23 @@ module_dir() {
 	(cd "$1" && GOFLAGS=-mod=mod go mod download -json "$2") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
 }
 
-build_flux() {
-	local tmp=$1 src kus
-	build_module "$root/tools/flux/source-controller" "$tmp/bin"
-	build_module "$root/tools/flux/kustomize-controller" "$tmp/bin"
-	src=$(module_dir "$root/tools/flux/source-controller" github.com/fluxcd/source-controller)
-	kus=$(module_dir "$root/tools/flux/kustomize-controller" github.com/fluxcd/kustomize-controller)
+# build_flux_controllers TMP NAME...: each Flux controller from
+# tools/flux/NAME, with the CRDs of its module (config/crd/bases).
+build_flux_controllers() {
+	local tmp=$1 name dir
+	shift
 	mkdir -p "$tmp/manifests/crds"
-	cp "$src"/config/crd/bases/*.yaml "$kus"/config/crd/bases/*.yaml "$tmp/manifests/crds/"
-	cp "$src/LICENSE" "$tmp/manifests/LICENSE"
+	for name in "$@"; do
+		build_module "$root/tools/flux/$name" "$tmp/bin"
+		dir=$(module_dir "$root/tools/flux/$name" "github.com/fluxcd/$name")
+		cp "$dir"/config/crd/bases/*.yaml "$tmp/manifests/crds/"
+		cp "$dir/LICENSE" "$tmp/manifests/LICENSE"
+	done
 }
 
-build_helm() {
-	local tmp=$1 helm
-	build_module "$root/tools/flux/helm-controller" "$tmp/bin"
-	helm=$(module_dir "$root/tools/flux/helm-controller" github.com/fluxcd/helm-controller)
-	mkdir -p "$tmp/manifests/crds"
-	cp "$helm"/config/crd/bases/*.yaml "$tmp/manifests/crds/"
-	cp "$helm/LICENSE" "$tmp/manifests/LICENSE"
-}
+build_flux() { build_flux_controllers "$1" source-controller kustomize-controller; }
+
+build_helm() { build_flux_controllers "$1" helm-controller; }
 
 build_argocd() {
 	local tmp=$1 argo
