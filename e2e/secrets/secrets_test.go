@@ -33,6 +33,9 @@ const (
 	passphrase = "correct-horse-passphrase"
 	regSecret  = "registry-s3cret-token"
 	token      = "eyJhbGciOiJSUzI1NiJ9.not-a-real-token-value"
+	// oddPassword is cloud-generated: unescaped in a URL, it keeps the URL
+	// from parsing.
+	oddPassword = "Vq8/Lm#3 xB@tP9%zz"
 )
 
 type scenario struct {
@@ -88,10 +91,12 @@ func TestNoCredentialLeaksFromAnyVerb(t *testing.T) {
 	scenarios := []scenario{
 		{name: "semver/wrong password", source: httpSrc("semver", map[string]any{"file": "version"}), params: semverParams, version: map[string]string{"number": "1.0.0"}, secrets: []string{password}},
 		{name: "semver/password in the URL", source: map[string]any{"kind": "semver", "uri": "http://ci:" + password + "@" + git.HTTPAddr() + "/app.git", "branch": "main", "file": "version"}, params: semverParams, version: map[string]string{"number": "1.0.0"}, secrets: []string{password}},
+		{name: "semver/password that keeps the URL from parsing", source: map[string]any{"kind": "semver", "uri": "http://ci:" + oddPassword + "@" + git.HTTPAddr() + "/app.git", "branch": "main", "file": "version"}, params: semverParams, version: map[string]string{"number": "1.0.0"}, secrets: []string{oddPassword, "Vq8/Lm#3"}},
 		{name: "semver/wrong passphrase", source: map[string]any{"kind": "semver", "uri": sshGit.SSHURL("app"), "branch": "main", "file": "version", "private_key": key, "private_key_passphrase": passphrase, "known_hosts": sshGit.KnownHosts()}, params: semverParams, version: map[string]string{"number": "1.0.0"}, secrets: []string{key, passphrase}},
 		{name: "semver/unauthorized key", source: map[string]any{"kind": "semver", "uri": sshGit.SSHURL("app"), "branch": "main", "file": "version", "private_key": otherKey, "known_hosts": sshGit.KnownHosts()}, params: semverParams, version: map[string]string{"number": "1.0.0"}, secrets: []string{otherKey}},
 		{name: "semver/unknown host key", source: map[string]any{"kind": "semver", "uri": sshGit.SSHURL("app"), "branch": "main", "file": "version", "private_key": otherKey, "known_hosts": sshGit.KnownHostsMismatch()}, params: semverParams, version: map[string]string{"number": "1.0.0"}, secrets: []string{otherKey}},
 		{name: "manifest/wrong password", source: httpSrc("manifest", nil), params: manifestParams, version: map[string]string{"ref": sha}, secrets: []string{password}},
+		{name: "manifest/password that keeps the URL from parsing", source: map[string]any{"kind": "manifest", "uri": "http://ci:" + oddPassword + "@" + git.HTTPAddr() + "/app.git", "branch": "main"}, params: manifestParams, version: map[string]string{"ref": sha}, secrets: []string{oddPassword, "Vq8/Lm#3"}},
 		{name: "manifest/registry 401", source: httpSrc("manifest", map[string]any{"password": "the-right-password", "registry_username": "ci", "registry_password": regSecret}),
 			params: map[string]any{"images": []map[string]any{{"repository": regRepo, "tag": "2.0"}}, "resolve_digest": true}, version: map[string]string{"ref": sha}, secrets: []string{regSecret}, onlyOut: true},
 		{name: "cluster/wrong token", source: map[string]any{"kind": "cluster", "server": host, "token": token, "insecure_skip_tls_verify": true, "namespace": ns, "resources": []string{"deployment/web"}},

@@ -21,6 +21,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
 )
 
 // Auth holds the credentials for one remote. Which fields apply depends on
@@ -53,7 +55,10 @@ func (e endpoint) host() string {
 // String is the URL without credentials.
 func (e endpoint) String() string {
 	u, err := url.Parse(e.raw)
-	if err != nil || u.User == nil {
+	switch {
+	case err != nil: // the scp-like form user@host:path
+		return resource.RedactURL(e.raw)
+	case u.User == nil:
 		return e.raw
 	}
 	u.User = nil
@@ -66,7 +71,7 @@ func parseEndpoint(raw string) (endpoint, error) {
 	}
 	ep, err := transport.NewEndpoint(raw)
 	if err != nil {
-		return endpoint{}, fmt.Errorf("%q is not a git URL (use https://host/org/repo.git or git@host:org/repo.git)", raw)
+		return endpoint{}, fmt.Errorf("%q is not a git URL (use https://host/org/repo.git or git@host:org/repo.git, with special characters of a password %%-escaped)", resource.RedactURL(raw))
 	}
 	switch ep.Protocol {
 	case "ssh", "http", "https", "file":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,10 +33,17 @@ const DefaultTimeout = 5 * time.Minute
 // DefaultAuthor signs commits when source.git_user is not set.
 var DefaultAuthor = Signature{Name: "gitops-resource", Email: "gitops-resource@localhost"}
 
-// Secrets registers the credential values with the redactor.
+// Secrets registers the credential values with the redactor: the fields,
+// and a password written in source.uri, also when the URI does not parse.
 func (s Source) Secrets(r *resource.Redactor) {
 	r.Add(s.PrivateKey, s.PrivateKeyPassphrase)
 	r.AddBasicAuth(s.Username, s.Password)
+	if user, pass := resource.URLUserinfo(s.URI); pass != "" {
+		r.AddBasicAuth(user, pass)
+		if plain, err := url.PathUnescape(pass); err == nil && plain != pass {
+			r.AddBasicAuth(user, plain) // what go-git sends once the URI parses
+		}
+	}
 }
 
 // Validate reports every problem with the git fields at once.
@@ -48,6 +56,8 @@ func (s Source) Validate(kind string) error {
 	}
 	if s.Branch == "" {
 		errs = append(errs, resource.ConfigErrorf("source.branch is required for kind %s", kind))
+	} else if err := ValidBranch(s.Branch); err != nil {
+		errs = append(errs, resource.ConfigErrorf("source.branch %v", err))
 	}
 	if _, err := s.Author(); err != nil {
 		errs = append(errs, err)

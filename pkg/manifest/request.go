@@ -222,8 +222,10 @@ func (p *OutParams) validate() error {
 			}
 		}
 	}
-	if p.PushBranch != "" && strings.ContainsAny(p.PushBranch, " ~^:?*[\\") {
-		errs = append(errs, resource.ConfigErrorf("params.push_branch %q is not a valid branch name", p.PushBranch))
+	if p.PushBranch != "" {
+		if err := gitrepo.ValidBranch(p.PushBranch); err != nil {
+			errs = append(errs, resource.ConfigErrorf("params.push_branch %v", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -3,7 +3,9 @@ package resource
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -31,8 +33,13 @@ func (s *String) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Duration is a time.Duration written as "90s", "5m" or a number of seconds.
+// Duration is a time.Duration written as "90s", "5m" or a number of
+// seconds; either way it is greater than zero and at most MaxDuration.
 type Duration time.Duration
+
+// MaxDuration bounds every duration a source or params give: longer than
+// any step should wait, and far from where a number of seconds overflows.
+const MaxDuration = 24 * time.Hour
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (d *Duration) UnmarshalJSON(b []byte) error {
@@ -40,16 +47,37 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := s.UnmarshalJSON(b); err != nil {
 		return fmt.Errorf("expected a duration such as \"90s\" or \"5m\"")
 	}
-	if secs, err := strconv.ParseFloat(string(s), 64); err == nil {
-		*d = Duration(secs * float64(time.Second))
-		return nil
-	}
-	v, err := time.ParseDuration(string(s))
-	if err != nil || v < 0 {
-		return fmt.Errorf("%q is not a duration such as \"90s\" or \"5m\"", string(s))
+	v, err := parseDuration(string(s))
+	if err != nil {
+		return err
 	}
 	*d = Duration(v)
 	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	notDuration := fmt.Errorf("%q is not a duration such as \"90s\" or \"5m\"", s)
+	var v time.Duration
+	secs, err := strconv.ParseFloat(s, 64)
+	switch {
+	case math.IsNaN(secs):
+		return 0, notDuration
+	case err == nil || errors.Is(err, strconv.ErrRange):
+		// Seconds, clamped first: a number past the bounds (1e300, Inf)
+		// would overflow into any value.
+		v = time.Duration(math.Max(-1, math.Min(secs, MaxDuration.Seconds()+1)) * float64(time.Second))
+	default:
+		if v, err = time.ParseDuration(s); err != nil {
+			return 0, notDuration
+		}
+	}
+	switch {
+	case v <= 0:
+		return 0, fmt.Errorf("%q must be greater than zero", s)
+	case v > MaxDuration:
+		return 0, fmt.Errorf("%q must be at most %gh", s, MaxDuration.Hours())
+	}
+	return v, nil
 }
 
 // Or returns d, or def when d is zero.

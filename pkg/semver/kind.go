@@ -137,6 +137,9 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 		if fixed, err = parseNumber(text); err != nil {
 			return resource.Response{}, resource.ConfigErrorf("params.file %s: %v", params.File, err)
 		}
+		if err := gitrepo.ValidTag(*src.TagPrefix + fixed.String()); src.Driver == driverTags && err != nil {
+			return resource.Response{}, resource.ConfigErrorf("params.file %s: %v", params.File, err) // 1.0.0-rc.lock
+		}
 	}
 	var refCommit string
 	if params.RefFile != "" {

@@ -81,10 +81,15 @@ func (s *Source) validate() error {
 	case driverGit:
 		if s.File == "" {
 			errs = append(errs, resource.ConfigErrorf("source.file is required for kind semver with driver git"))
+		} else if err := gitrepo.ValidPath(s.File); err != nil {
+			errs = append(errs, resource.ConfigErrorf("source.file: %v", err))
 		}
 	case driverTags:
 		if s.File != "" {
 			errs = append(errs, resource.ConfigErrorf("source.file is not used with driver tags: versions are the tags %s<number>", *s.TagPrefix))
+		}
+		if err := gitrepo.ValidTag(*s.TagPrefix + "0.0.0"); err != nil {
+			errs = append(errs, resource.ConfigErrorf("source.tag_prefix %q makes tags git refuses: %v", *s.TagPrefix, err))
 		}
 	default:
 		errs = append(errs, resource.ConfigErrorf("source.driver %q is not supported: use git (a file on a branch) or tags", s.Driver))
