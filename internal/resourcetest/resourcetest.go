@@ -73,6 +73,7 @@ func Binaries(t testing.TB) string {
 type Result struct {
 	Stdout, Stderr string
 	Code           int
+	MaxRSS         int64 // peak resident memory in bytes: set by RunPeakRSS only
 }
 
 // Env is the Concourse build environment of a step.
@@ -98,7 +99,15 @@ func Run(t testing.TB, verb, dir string, request any, env map[string]string) Res
 // RunContext is Run with a context that can stop the process.
 func RunContext(ctx context.Context, t testing.TB, verb, dir string, request any, env map[string]string) Result {
 	t.Helper()
-	bin := filepath.Join(Binaries(t), verb)
+	return RunCommand(ctx, t, []string{filepath.Join(Binaries(t), verb)}, dir, request, env)
+}
+
+// RunCommand is RunContext for another build of the binary: command ends
+// with its path under the verb's name (check, in, out), and may start with
+// an emulator (qemu-aarch64-static /tmp/arm64/check).
+func RunCommand(ctx context.Context, t testing.TB, command []string, dir string, request any, env map[string]string) Result {
+	t.Helper()
+	verb := filepath.Base(command[len(command)-1])
 	data, err := json.Marshal(request)
 	if err != nil {
 		t.Fatalf("encode request: %v", err)
@@ -109,7 +118,7 @@ func RunContext(ctx context.Context, t testing.TB, verb, dir string, request any
 	if verb != "check" {
 		args = []string{dir}
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(ctx, command[0], append(command[1:], args...)...)
 	cmd.Stdin = bytes.NewReader(data)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

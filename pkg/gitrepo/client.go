@@ -41,6 +41,7 @@ func New(rawURL string, auth Auth, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	installBoundedHTTP()
 	c := &Client{ep: ep, insecure: auth.SkipTLSVerify, log: io.Discard, retry: DefaultBackoff}
 	for _, o := range opts {
 		o(c)
@@ -59,6 +60,12 @@ func (c *Client) Close() {
 	}
 }
 
+// gogit runs fn, a go-git call that talks to the remote, with the client's
+// TLS options in its context. It returns as soon as ctx ends (untilDone).
+func (c *Client) gogit(ctx context.Context, fn func(ctx context.Context) error) error {
+	return untilDone(ctx, func() error { return fn(c.withTLSOptions(ctx)) })
+}
+
 // URL is the remote's URL without credentials.
 func (c *Client) URL() string { return c.ep.String() }
 
@@ -67,8 +74,10 @@ func (c *Client) Refs(ctx context.Context) ([]*plumbing.Reference, error) {
 	var refs []*plumbing.Reference
 	err := c.retry.Do(ctx, c.log, "list refs of "+c.URL(), func() error {
 		rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
-		var err error
-		refs, err = rem.ListContext(ctx, &git.ListOptions{Auth: c.auth, InsecureSkipTLS: c.insecure})
+		err := c.gogit(ctx, func(ctx context.Context) (err error) {
+			refs, err = rem.ListContext(ctx, &git.ListOptions{Auth: c.auth})
+			return err
+		})
 		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 			refs, err = nil, nil
 		}
@@ -102,6 +111,10 @@ func (c *Client) Tip(ctx context.Context, branch string) (plumbing.Hash, error) 
 // negotiation some servers need when the client already has objects. Every
 // call therefore fetches afresh into new, empty storage (no "have" lines to
 // negotiate), and callers that retry take a new snapshot.
+//
+// The pack is checked against MaxPackObjects, MaxPackMemory and
+// MaxPackBytes as it arrives, and the fetch returns when ctx ends, whatever
+// the server or the parser is doing.
 func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snapshot, error) {
 	var snap *Snapshot
 	err := c.retry.Do(ctx, c.log, "fetch "+branch+" from "+c.URL(), func() error {
@@ -113,7 +126,7 @@ func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snaps
 }
 
 func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot, error) {
-	repo, err := git.Init(memory.NewStorage(), nil)
+	repo, err := git.Init(newStorage(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +136,13 @@ func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot
 	}
 	local := plumbing.NewRemoteReferenceName("origin", branch)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), local))
-	err = rem.FetchContext(ctx, &git.FetchOptions{
-		RefSpecs:        []config.RefSpec{spec},
-		Depth:           depth,
-		Auth:            c.auth,
-		Tags:            git.NoTags,
-		InsecureSkipTLS: c.insecure,
+	err = c.gogit(ctx, func(ctx context.Context) error {
+		return rem.FetchContext(ctx, &git.FetchOptions{
+			RefSpecs: []config.RefSpec{spec},
+			Depth:    depth,
+			Auth:     c.auth,
+			Tags:     git.NoTags,
+		})
 	})
 	var noMatch git.NoMatchingRefSpecError
 	switch {
@@ -169,13 +183,14 @@ func (c *Client) FetchCommit(ctx context.Context, snap *Snapshot, sha string) (p
 		return h, nil
 	}
 	err := c.retry.Do(ctx, c.log, "fetch commit "+sha[:12]+" from "+c.URL(), func() error {
-		err := snap.repo.FetchContext(ctx, &git.FetchOptions{
-			RemoteName:      "origin",
-			RefSpecs:        []config.RefSpec{config.RefSpec(sha + ":refs/gitops/target")},
-			Depth:           1,
-			Auth:            c.auth,
-			Tags:            git.NoTags,
-			InsecureSkipTLS: c.insecure,
+		err := c.gogit(ctx, func(ctx context.Context) error {
+			return snap.repo.FetchContext(ctx, &git.FetchOptions{
+				RemoteName: "origin",
+				RefSpecs:   []config.RefSpec{config.RefSpec(sha + ":refs/gitops/target")},
+				Depth:      1,
+				Auth:       c.auth,
+				Tags:       git.NoTags,
+			})
 		})
 		if errors.Is(err, git.NoErrAlreadyUpToDate) {
 			err = nil

@@ -9,13 +9,31 @@ import (
 	"time"
 )
 
-// permanentError stops retries: the same request would fail the same way.
+// retryableError marks a failure that the same request may not meet again:
+// the network failed, the server answered 5xx, 429 or 408, or another writer
+// pushed first. Backoff.Do retries these and nothing else.
+type retryableError struct{ err error }
+
+func (r retryableError) Error() string { return r.err.Error() }
+func (r retryableError) Unwrap() error { return r.err }
+
+// retryable marks err as worth another try.
+func retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryableError{err}
+}
+
+// permanentError marks a failure as final even when it wraps a retryable
+// one: a retry loop gave up on it, or retrying at this level would repeat
+// what already happened (a push that landed, then failed to verify).
 type permanentError struct{ err error }
 
 func (p permanentError) Error() string { return p.err.Error() }
 func (p permanentError) Unwrap() error { return p.err }
 
-// Permanent marks err as not worth retrying.
+// Permanent marks err as not worth retrying, whatever it wraps.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
@@ -23,10 +41,12 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// IsPermanent reports whether err was marked Permanent.
-func IsPermanent(err error) bool {
+// isRetryable reports whether err is worth another try: marked retryable
+// and not Permanent.
+func isRetryable(err error) bool {
 	var p permanentError
-	return errors.As(err, &p)
+	var r retryableError
+	return errors.As(err, &r) && !errors.As(err, &p)
 }
 
 // delay is the jittered wait before attempt n (n >= 1): full jitter over an
@@ -39,23 +59,24 @@ func (b Backoff) delay(n int) time.Duration {
 	return window/2 + rand.N(window/2+1)
 }
 
-// Do runs fn until it succeeds, returns a permanent error, the attempts are
-// used up, or ctx ends. Each retry is logged with its reason.
+// Do runs fn until it succeeds, returns an error that is not retryable, the
+// attempts are used up, or ctx ends. Each retry is logged with its reason.
+// What it gives up on is Permanent, so an outer Do does not retry it again.
 func (b Backoff) Do(ctx context.Context, log io.Writer, what string, fn func() error) error {
 	attempts := max(b.Attempts, 1)
 	var err error
 	for n := 1; ; n++ {
-		if err = fn(); err == nil || IsPermanent(err) {
+		if err = fn(); err == nil || !isRetryable(err) {
 			return err
 		}
 		if n >= attempts {
-			return fmt.Errorf("%w (gave up after %d attempts)", err, n)
+			return Permanent(fmt.Errorf("%w (gave up after %d attempts)", err, n))
 		}
 		wait := b.delay(n)
 		fmt.Fprintf(log, "%s failed (attempt %d of %d), retrying in %s: %v\n", what, n, attempts, wait.Round(time.Millisecond), err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (stopped retrying: %v)", err, context.Cause(ctx))
+			return Permanent(fmt.Errorf("%w (stopped retrying: %v)", err, context.Cause(ctx)))
 		case <-time.After(wait):
 		}
 	}

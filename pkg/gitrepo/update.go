@@ -99,13 +99,16 @@ func (c *Client) push(ctx context.Context, snap *Snapshot) error {
 		}
 		specs = append(specs, config.RefSpec(ref+":"+ref))
 	}
-	err := snap.repo.PushContext(ctx, &git.PushOptions{
-		RemoteName:        "origin",
-		RefSpecs:          specs,
-		Auth:              c.auth,
-		InsecureSkipTLS:   c.insecure,
-		RequireRemoteRefs: require,
-		Atomic:            len(specs) > 1,
+	var said serverWords
+	err := c.gogit(ctx, func(ctx context.Context) error {
+		return snap.repo.PushContext(ctx, &git.PushOptions{
+			RemoteName:        "origin",
+			RefSpecs:          specs,
+			Auth:              c.auth,
+			RequireRemoteRefs: require,
+			Atomic:            len(specs) > 1,
+			Progress:          &said,
+		})
 	})
 	if err == nil {
 		return nil
@@ -115,9 +118,9 @@ func (c *Client) push(ctx context.Context, snap *Snapshot) error {
 	// write was theirs, not ours.
 	if errors.Is(err, git.NoErrAlreadyUpToDate) || isConflict(err) || c.remoteMoved(ctx, snap) {
 		fmt.Fprintf(c.log, "push to %s: another writer updated %s first; re-applying the change on the new state\n", c.URL(), snap.branch)
-		return fmt.Errorf("push %s to %s: %w", snap.branch, c.URL(), errConflict)
+		return retryable(fmt.Errorf("push %s to %s: %w", snap.branch, c.URL(), errConflict))
 	}
-	return c.describe("push "+snap.branch+" to", err)
+	return c.describe("push "+snap.branch+" to", said.explain(err))
 }
 
 // remoteMoved reports whether, after a failed push, the remote branch is no
@@ -125,7 +128,11 @@ func (c *Client) push(ctx context.Context, snap *Snapshot) error {
 // the error said.
 func (c *Client) remoteMoved(ctx context.Context, snap *Snapshot) bool {
 	rem := git.NewRemote(nil, &config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: c.auth, InsecureSkipTLS: c.insecure})
+	var refs []*plumbing.Reference
+	err := c.gogit(ctx, func(ctx context.Context) (err error) {
+		refs, err = rem.ListContext(ctx, &git.ListOptions{Auth: c.auth})
+		return err
+	})
 	if err != nil {
 		return false
 	}
