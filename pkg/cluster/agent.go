@@ -355,7 +355,8 @@ func respond(in resource.Input, live string, objs []*unstructured.Unstructured, 
 	meta := resource.Metadata{}
 	meta.Add("revision", live)
 	for i, obj := range objs {
-		status, _, _ := unstructured.NestedMap(obj.Object, "status")
+		status, _, _ := unstructured.NestedMap(obj.Object, "status") // a copy
+		maskStrings(status)
 		name := "status.json"
 		if i > 0 {
 			name = strings.ToLower(obj.GetKind()) + ".json"
@@ -382,6 +383,24 @@ func respond(in resource.Input, live string, objs []*unstructured.Unstructured, 
 		live = rev
 	}
 	return resource.Response{Version: Version{Revision: live}, Metadata: meta}, nil
+}
+
+// maskStrings masks a Secret's data quoted in any string inside v (a
+// decoded status, written to the get dir as it is), and returns v.
+func maskStrings(v any) any {
+	switch v := v.(type) {
+	case string:
+		return kube.MaskSecretData(v)
+	case map[string]any:
+		for k, e := range v {
+			v[k] = maskStrings(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = maskStrings(e)
+		}
+	}
+	return v
 }
 
 // watchObject re-judges the object on every change, and once a second
@@ -442,7 +461,9 @@ func watchObject(ctx context.Context, ri dynamic.ResourceInterface, name string,
 	}
 }
 
-// condition returns the status, reason and message of a status condition.
+// condition returns the status, reason and message of a status condition,
+// with a Secret's data quoted in the message masked (a failed apply of a
+// decrypted Secret may echo it).
 func condition(obj *unstructured.Unstructured, typ string) (status, reason, message string) {
 	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
 	for _, c := range conds {
@@ -453,7 +474,7 @@ func condition(obj *unstructured.Unstructured, typ string) (status, reason, mess
 		s, _ := m["status"].(string)
 		r, _ := m["reason"].(string)
 		msg, _ := m["message"].(string)
-		return s, r, msg
+		return s, r, kube.MaskSecretData(msg)
 	}
 	return "", "", ""
 }

@@ -82,7 +82,7 @@ func (argocd) judger(_ *unstructured.Unstructured, rev string) judge {
 			sawOperation = true
 		}
 		if (phase == "Failed" || phase == "Error") && ourOperation && !running {
-			return false, state, fmt.Errorf("%w: sync %s: %s%s", errAgentFailed, phase, str(o, "status", "operationState", "message"), argoProblems(o))
+			return false, state, fmt.Errorf("%w: sync %s: %s%s", errAgentFailed, phase, kube.MaskSecretData(str(o, "status", "operationState", "message")), argoProblems(o))
 		}
 		if sameRevision(syncRev, rev) && sync == "Synced" && health == "Degraded" && !running {
 			return false, state, fmt.Errorf("%w: revision %s is Degraded%s", errAgentFailed, rev, argoProblems(o))
@@ -92,7 +92,8 @@ func (argocd) judger(_ *unstructured.Unstructured, rev string) judge {
 	}
 }
 
-// argoProblems lists the Application's conditions and unhealthy resources.
+// argoProblems lists the Application's conditions and unhealthy resources,
+// a Secret's data quoted in their messages masked.
 func argoProblems(o *unstructured.Unstructured) string {
 	var b strings.Builder
 	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
@@ -116,7 +117,7 @@ func argoProblems(o *unstructured.Unstructured) string {
 			fmt.Fprintf(&b, " %s", msg)
 		}
 	}
-	return b.String()
+	return kube.MaskSecretData(b.String())
 }
 
 func short(rev string) string {

@@ -179,13 +179,20 @@ func (c *Client) applyAs(ctx context.Context, obj *unstructured.Unstructured, dr
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
+	c.secrets.learn(obj)
+	if IsSecret(obj) && c.secrets.firstRead(Ref(obj)) {
+		// The server's answer (an error, a warning) may quote the values
+		// being replaced too: an admission policy's message on oldObject.
+		// Without permission to read them, only the new ones are hidden.
+		_, _ = c.Get(ctx, obj)
+	}
 	var live *unstructured.Unstructured
 	err = retry.OnError(backoff, transient, func() (err error) {
 		live, err = c.resourceFor(m, obj.GetNamespace()).Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
 		return err
 	})
 	if err != nil {
-		return nil, c.explain(op, Ref(obj), "patch", m.Resource.GroupResource().String(), obj.GetNamespace(), err)
+		return nil, c.secrets.hideErr(c.explain(op, Ref(obj), "patch", m.Resource.GroupResource().String(), obj.GetNamespace(), err))
 	}
 	return live, nil
 }
@@ -207,6 +214,7 @@ func (c *Client) Get(ctx context.Context, obj *unstructured.Unstructured) (*unst
 	if err != nil {
 		return nil, c.explain("get", Ref(obj), "get", m.Resource.GroupResource().String(), obj.GetNamespace(), err)
 	}
+	c.secrets.learn(live)
 	return live, nil
 }
 
@@ -341,24 +349,31 @@ func comparable(obj *unstructured.Unstructured) map[string]any {
 	return c
 }
 
-// Diff lists the paths where a and b differ, as "path: old → new".
+// Diff lists the paths where a and b differ, as "path: old → new". A map
+// on one side only is listed key by key. Of a Secret it names the keys of
+// data and stringData that change, and kubectl's last-applied annotation
+// (a copy of them), but never their values: "data.password: changed
+// (value hidden)".
 func Diff(a, b any) []string {
 	var out []string
-	diffInto(&out, "", a, b)
+	diffInto(&out, "", a, b, isSecretMap(a) || isSecretMap(b), false)
 	sort.Strings(out)
 	return out
 }
 
-func diffInto(out *[]string, path string, a, b any) {
+// diffInto adds the differences of a and b at path to out. Values are not
+// shown below the paths of a Secret that hold them (hide).
+func diffInto(out *[]string, path string, a, b any, secret, hide bool) {
+	hide = hide || secret && secretPaths[path]
 	am, aok := a.(map[string]any)
 	bm, bok := b.(map[string]any)
-	if aok && bok {
+	if aok && bok || aok && b == nil || bok && a == nil {
 		for k, av := range am {
-			diffInto(out, join(path, k), av, bm[k])
+			diffInto(out, join(path, k), av, bm[k], secret, hide)
 		}
 		for k, bv := range bm {
 			if _, ok := am[k]; !ok {
-				diffInto(out, join(path, k), nil, bv)
+				diffInto(out, join(path, k), nil, bv, secret, hide)
 			}
 		}
 		return
@@ -367,12 +382,22 @@ func diffInto(out *[]string, path string, a, b any) {
 	bs, bok := b.([]any)
 	if aok && bok && len(as) == len(bs) {
 		for i := range as {
-			diffInto(out, fmt.Sprintf("%s[%d]", path, i), as[i], bs[i])
+			diffInto(out, fmt.Sprintf("%s[%d]", path, i), as[i], bs[i], secret, hide)
 		}
 		return
 	}
-	if fmt.Sprint(a) != fmt.Sprint(b) {
+	if fmt.Sprint(a) == fmt.Sprint(b) {
+		return
+	}
+	switch {
+	case !hide:
 		*out = append(*out, fmt.Sprintf("%s: %s → %s", path, short(a), short(b)))
+	case a == nil:
+		*out = append(*out, path+": added (value hidden)")
+	case b == nil:
+		*out = append(*out, path+": removed (value hidden)")
+	default:
+		*out = append(*out, path+": changed (value hidden)")
 	}
 }
 

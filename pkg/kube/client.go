@@ -32,6 +32,7 @@ type Client struct {
 	namespace    string
 	fieldManager string
 	log          io.Writer
+	secrets      secretsSeen // values of the Secrets applied or read (mask.go)
 
 	dyn    dynamic.Interface
 	typed  kubernetes.Interface
@@ -116,9 +117,10 @@ func New(opts ...Option) (*Client, error) {
 	}
 	cfg.QPS, cfg.Burst = o.qps, o.burst
 	cfg.UserAgent = "gitops-resource"
-	// Deprecation warnings go to the (redacted) log, not straight to stderr.
-	cfg.WarningHandler = rest.NewWarningWriter(o.log, rest.WarningWriterOptions{Deduplicate: true})
 	c := &Client{config: cfg, host: cfg.Host, namespace: ns, fieldManager: o.fieldManager, log: o.log}
+	// Warnings (deprecations, admission policies that warn) go to the
+	// (redacted) log, not straight to stderr, with Secret values hidden.
+	cfg.WarningHandler = hidingWarnings{&c.secrets, rest.NewWarningWriter(o.log, rest.WarningWriterOptions{Deduplicate: true})}
 	if c.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}

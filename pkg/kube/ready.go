@@ -240,7 +240,8 @@ func (c Condition) String() string {
 	return s
 }
 
-// Conditions reads status.conditions of any object.
+// Conditions reads status.conditions of any object. A Secret's data quoted
+// as JSON in a message is masked (MaskSecretData).
 func Conditions(obj *unstructured.Unstructured) []Condition {
 	list, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
 	var out []Condition
@@ -250,7 +251,7 @@ func Conditions(obj *unstructured.Unstructured) []Condition {
 			continue
 		}
 		str := func(k string) string { s, _ := m[k].(string); return s }
-		out = append(out, Condition{str("type"), str("status"), str("reason"), str("message")})
+		out = append(out, Condition{str("type"), str("status"), str("reason"), MaskSecretData(str("message"))})
 	}
 	return out
 }

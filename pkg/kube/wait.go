@@ -325,6 +325,7 @@ func (c *Client) evaluate(w *watched, pods *nsInformers, podsChanged bool, o Wai
 			st = Status{Failed, "verify_images needs to read its pods: grant get, list and watch on pods"}
 		}
 	}
+	st.Message = c.secrets.hide(st.Message) // a pod's or condition's message may quote a Secret
 	w.seen = true
 	if st != w.status || w.status.Message == "" {
 		if w.status.Message == "" {
@@ -452,8 +453,13 @@ func (c *Client) waitError(ctx context.Context, ws []*watched, podInf map[string
 }
 
 // Describe reports obj for a failure: its conditions, the state of its new
-// pods, and its recent events and theirs.
+// pods, and its recent events and theirs, with the values of the Secrets
+// the client has seen hidden (a crashing app may print them).
 func (c *Client) Describe(ctx context.Context, obj *unstructured.Unstructured, inf *nsInformers, since time.Time) string {
+	return c.secrets.hide(c.describe(ctx, obj, inf, since))
+}
+
+func (c *Client) describe(ctx context.Context, obj *unstructured.Unstructured, inf *nsInformers, since time.Time) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var b strings.Builder
