@@ -36,19 +36,26 @@ func (direct) out(ctx context.Context, in resource.Input, src *Source, c *kube.C
 			return resource.Response{}, err
 		}
 	}
-	path, err := in.Path("params.path", p.Path)
+	name, err := resource.ParamPath("params.path", p.Path)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	objs, err := kube.Load(path)
-	if os.IsNotExist(err) {
-		return resource.Response{}, resource.ConfigErrorf("params.path: %s does not exist in the build dir (is the input that holds it mapped into this step?)", p.Path)
-	}
+	root, err := in.OpenBuildDir()
 	if err != nil {
-		return resource.Response{}, resource.ConfigErrorf("params.path %s: %v", p.Path, err)
+		return resource.Response{}, err
+	}
+	objs, err := kube.Load(root, name)
+	root.Close()
+	if err != nil {
+		return resource.Response{}, resource.ParamError("params.path", p.Path, err)
 	}
 	if len(objs) == 0 {
 		return resource.Response{}, resource.ConfigErrorf("params.path %s holds no Kubernetes objects", p.Path)
+	}
+	// The client never prints a Secret's values (kube/mask.go); should
+	// anything else quote one, the log's redactor hides it too.
+	for _, o := range objs {
+		in.Secrets.Add(kube.SecretValues(o)...)
 	}
 	if err := c.Normalize(objs); err != nil {
 		return resource.Response{}, fmt.Errorf("nothing applied: %w", err)

@@ -1,7 +1,6 @@
 package gitrepo
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -246,38 +245,77 @@ func treeSortKey(e object.TreeEntry) string {
 }
 
 // Checkout writes the files at the tip whose paths keep accepts (nil: all)
-// under dir, refusing paths that would leave it.
+// under dir. A tree holding a path git refuses (ValidPath: a .git dir in
+// any spelling, whose config or hooks the next git command in dir would
+// run; "." or "..") is refused whole, naming such paths, before anything
+// is written. Files are written through an os.Root of dir, so none lands
+// outside it, whatever dir already holds.
 func (s *Snapshot) Checkout(dir string, keep func(name string) bool) error {
-	made := map[string]bool{}
-	return s.Files(func(name string, f *object.File) error {
+	var files []*object.File
+	var refused []string
+	err := s.Files(func(name string, f *object.File) error {
 		if keep != nil && !keep(name) {
 			return nil
 		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		if rel, err := filepath.Rel(dir, target); err != nil || strings.HasPrefix(rel, "..") {
-			return fmt.Errorf("refusing to write %q outside %s", name, dir)
+		if err := ValidPath(name); err != nil {
+			refused = append(refused, err.Error())
 		}
-		if parent := filepath.Dir(target); !made[parent] {
-			if err := os.MkdirAll(parent, 0o755); err != nil {
+		files = append(files, f)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n := len(refused); n > 0 {
+		if n > maxNamed {
+			refused = append(refused[:maxNamed], fmt.Sprintf("and %d more", n-maxNamed))
+		}
+		return fmt.Errorf("refusing the tree, nothing written: %s", strings.Join(refused, "; "))
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	made := map[string]bool{}
+	for _, f := range files {
+		name := filepath.FromSlash(f.Name)
+		if parent := filepath.Dir(name); !made[parent] {
+			if err := root.MkdirAll(parent, 0o755); err != nil {
 				return err
 			}
 			made[parent] = true
-		}
-		r, err := f.Reader()
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		var buf bytes.Buffer
-		if _, err := io.Copy(&buf, r); err != nil {
-			return err
 		}
 		mode := os.FileMode(0o644)
 		if f.Mode == filemode.Executable {
 			mode = 0o755
 		}
-		return os.WriteFile(target, buf.Bytes(), mode)
-	})
+		if err := writeBlob(root, name, mode, f); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// maxNamed bounds how many refused paths an error lists.
+const maxNamed = 10
+
+// writeBlob writes f's content to name under root.
+func writeBlob(root *os.Root, name string, mode os.FileMode, f *object.File) error {
+	r, err := f.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, r)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Log walks the history from Head, newest first, until fn returns

@@ -43,13 +43,13 @@ func TestLoadArchives(t *testing.T) {
 	}
 	for name, gz := range map[string]bool{"m.tgz": true, "m.tar.gz": true, "m.tar": false} {
 		writeTarball(t, filepath.Join(dir, name), files, gz)
-		objs, err := Load(filepath.Join(dir, name))
+		objs, err := Load(openRoot(t, dir), name)
 		require.NoError(t, err, name)
 		require.Len(t, objs, 2, name)
 		require.Equal(t, "ConfigMap/a", Ref(objs[0]))
 	}
 	writeTarball(t, filepath.Join(dir, "evil.tgz"), map[string]string{"../../etc/x.yaml": "a: b"}, true)
-	_, err := Load(filepath.Join(dir, "evil.tgz"))
+	_, err := Load(openRoot(t, dir), "evil.tgz")
 	require.ErrorContains(t, err, `entry "../../etc/x.yaml" leaves the archive`)
 }
 
@@ -62,7 +62,7 @@ func TestLoadKustomization(t *testing.T) {
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
 	}
-	objs, err := Load(dir)
+	objs, err := Load(openRoot(t, dir), ".")
 	require.NoError(t, err)
 	require.Len(t, objs, 1, "only what the kustomization lists")
 	require.Equal(t, "ConfigMap/team/a", Ref(objs[0]))

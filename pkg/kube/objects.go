@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,7 +18,6 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // Ref names an object the way every message does: Kind/namespace/name, or
@@ -32,42 +32,45 @@ func Ref(obj *unstructured.Unstructured) string {
 // kustomizations are the file names that make a dir a kustomization.
 var kustomizations = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
-// Load reads the objects at path: a YAML/JSON file, a dir holding a
-// kustomization (built with kustomize), a dir of YAML/JSON files (read
-// recursively in name order, hidden entries skipped), or a .tar/.tgz of
-// either. Errors name the file.
-func Load(path string) ([]*unstructured.Unstructured, error) {
-	info, err := os.Stat(path)
+// Load reads the objects at name, a path under root (the build dir): a
+// YAML/JSON file, a dir holding a kustomization (built with kustomize), a
+// dir of YAML/JSON files (read recursively in name order, hidden entries
+// skipped), or a .tar/.tgz of either. Everything is read through root, so
+// nothing read resolves outside it: a symlink that leads out fails the
+// load, one that stays inside is followed. Errors name the file.
+func Load(root *os.Root, name string) ([]*unstructured.Unstructured, error) {
+	info, err := root.Stat(name)
 	if err != nil {
 		return nil, err
 	}
-	if !info.IsDir() && isArchive(path) {
-		return loadArchive(path)
+	if !info.IsDir() && isArchive(name) {
+		return loadArchive(root, name)
 	}
 	if !info.IsDir() {
-		data, err := os.ReadFile(path)
+		data, err := root.ReadFile(name)
 		if err != nil {
 			return nil, err
 		}
-		return Decode(data, filepath.Base(path))
+		return Decode(data, filepath.Base(name))
 	}
 	for _, k := range kustomizations {
-		if _, err := os.Stat(filepath.Join(path, k)); err == nil {
-			return Kustomize(path)
+		if _, err := root.Stat(filepath.Join(name, k)); err == nil {
+			return Kustomize(root, name)
 		}
 	}
+	top := filepath.ToSlash(name)
 	var files []string
-	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), top, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if p != path && strings.HasPrefix(d.Name(), ".") {
+		if p != top && strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		switch strings.ToLower(filepath.Ext(p)) {
+		switch strings.ToLower(path.Ext(p)) {
 		case ".yaml", ".yml", ".json":
 			if !d.IsDir() {
 				files = append(files, p)
@@ -81,11 +84,11 @@ func Load(path string) ([]*unstructured.Unstructured, error) {
 	sort.Strings(files)
 	var out []*unstructured.Unstructured
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := root.ReadFile(filepath.FromSlash(f))
 		if err != nil {
 			return nil, err
 		}
-		rel, _ := filepath.Rel(path, f)
+		rel, _ := filepath.Rel(top, f)
 		objs, err := Decode(data, rel)
 		if err != nil {
 			return nil, err
@@ -95,10 +98,15 @@ func Load(path string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// Kustomize builds the kustomization in dir with kustomize's krusty API.
-func Kustomize(dir string) ([]*unstructured.Unstructured, error) {
+// Kustomize builds the kustomization in dir, under root, with kustomize's
+// krusty API, reading only through root.
+func Kustomize(root *os.Root, dir string) ([]*unstructured.Unstructured, error) {
+	fsys, err := newRootFS(root)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build: %w", err)
+	}
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	m, err := k.Run(fsys, filepath.Join(fsys.dir, dir))
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build: %w", err)
 	}

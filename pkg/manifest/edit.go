@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gitops-resource/gitops-resource/pkg/imageref"
+	"github.com/gitops-resource/gitops-resource/pkg/resource"
 	"github.com/gitops-resource/gitops-resource/pkg/yamledit"
 )
 
@@ -30,6 +32,12 @@ type Target struct {
 	Setter     string
 	Tag        string
 	Digest     string
+	// Param names where the target comes from in messages: params.images[0].
+	Param string
+	// Optional: the target may appear nowhere in scope (a promoted image
+	// the destination does not use), as long as some target of the edit
+	// appears.
+	Optional bool
 }
 
 // String is repository:tag@digest for logs.
@@ -55,6 +63,11 @@ type ImageChange struct {
 	File       string
 	Path       string // the field path in the file
 	Added      bool   // a kustomization images entry was added
+	// Through lists the lines of the aliases that show the reference at
+	// other places too; the edit is written once, at its anchor on Line.
+	Through []int
+	Line    int
+	From    string // Added: the file outside scope that uses the image
 }
 
 // Editor finds and rewrites image references in a Tree.
@@ -121,7 +134,12 @@ func (e *Editor) parse(name string) (*yamledit.File, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s does not exist", name)
 	}
-	return yamledit.Parse(name, data)
+	f, err := yamledit.Parse(name, data)
+	var limit *yamledit.LimitError
+	if errors.As(err, &limit) {
+		return nil, fmt.Errorf("%w: leave it out with source.ignore_paths", err)
+	}
+	return f, err
 }
 
 // Find lists every image reference in the YAML files in scope. A file that
@@ -185,6 +203,11 @@ func matches(img yamledit.Image, t Target) bool {
 // once. When scope is limited, a kustomization in it that builds resources
 // from outside scope which use a target's image, and that has no images
 // entry for it, gets one (as `kustomize edit set image` adds it).
+//
+// A target that appears nowhere in scope is an error naming it and the
+// repositories (or setters) nearest to it that do appear, and nothing is
+// staged; one already as requested is simply unchanged. An Optional target
+// may be missing as long as another target of the edit appears.
 func (e *Editor) Apply(targets []Target, scope pathSet) ([]ImageChange, error) {
 	names, err := e.files(scope)
 	if err != nil {
@@ -197,7 +220,7 @@ func (e *Editor) Apply(targets []Target, scope pathSet) ([]ImageChange, error) {
 	// a parse error anywhere still stops the run with every such error.
 	var parseErrs, errs []error
 	edited := map[string][]byte{}
-	hasEntry := map[string]map[int]bool{} // kustomization file -> targets it already covers
+	st := &applyState{found: make([]bool, len(targets)), hasEntry: map[string]map[int]bool{}, seen: newInventory()}
 	for _, n := range names {
 		f, err := e.parse(n)
 		if err != nil {
@@ -207,49 +230,10 @@ func (e *Editor) Apply(targets []Target, scope pathSet) ([]ImageChange, error) {
 		if len(parseErrs) > 0 {
 			continue // only parse errors are reported then
 		}
-		var splices []yamledit.Splice
-		for _, img := range f.FindImages(yamledit.FindOptions{ValuePaths: e.ValuePaths}) {
-			first := -1
-			for ti, t := range targets {
-				if !matches(img, t) {
-					continue
-				}
-				if img.Source == yamledit.SourceKustomize {
-					if hasEntry[n] == nil {
-						hasEntry[n] = map[int]bool{}
-					}
-					hasEntry[n][ti] = true
-				}
-				if first < 0 {
-					first = ti
-				}
-			}
-			// A reference that several targets match is set by the first.
-			if first >= 0 {
-				t := targets[first]
-				sp, tag, digest, err := e.setImage(f, img, t)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if len(sp) == 0 {
-					continue
-				}
-				splices = append(splices, sp...)
-				newTag, newDigest := tag, digest
-				if tag == "" {
-					newTag = img.Tag // a digest alone keeps the tag
-				}
-				repo := fullRepository(img)
-				if repo == "" {
-					repo = t.Repository
-				}
-				if repo == "" {
-					repo = t.Setter
-				}
-				changes = append(changes, ImageChange{Repository: repo, Name: shortName(repo),
-					Old: describe(img.Tag, img.Digest), New: describe(newTag, newDigest), File: n, Path: img.Path})
-			}
+		splices, ch, err := e.editFile(f, targets, st)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		if len(splices) == 0 {
 			continue
@@ -260,6 +244,7 @@ func (e *Editor) Apply(targets []Target, scope pathSet) ([]ImageChange, error) {
 			continue
 		}
 		edited[n] = data
+		changes = append(changes, ch...)
 	}
 	if len(parseErrs) > 0 {
 		return nil, errors.Join(parseErrs...)
@@ -267,30 +252,301 @@ func (e *Editor) Apply(targets []Target, scope pathSet) ([]ImageChange, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	var added []ImageChange
+	if scope.Limited() {
+		for _, n := range names {
+			if !yamledit.IsKustomization(n) {
+				continue
+			}
+			for ti, t := range targets {
+				if t.Repository == "" || st.hasEntry[n][ti] {
+					continue
+				}
+				ch, data, err := e.addEntry(n, t, scope, edited)
+				if err != nil {
+					return nil, err
+				}
+				if ch != nil {
+					st.found[ti] = true
+					edited[n] = data
+					added = append(added, *ch)
+				}
+			}
+		}
+	}
+	if err := e.missing(targets, st, scope, len(names)); err != nil {
+		return nil, err
+	}
 	for _, n := range names {
 		if data, ok := edited[n]; ok {
 			e.Tree.WriteFile(n, data)
 		}
 	}
-	if !scope.Limited() {
-		return changes, nil
+	for _, c := range added {
+		e.logf("%s builds %s from %s, outside the paths being edited: added an images entry for it", c.File, c.Repository, c.From)
 	}
-	for _, n := range names {
-		if !yamledit.IsKustomization(n) {
+	return append(changes, added...), nil
+}
+
+// applyState is what Apply learns file by file.
+type applyState struct {
+	found    []bool                  // target i appears in scope
+	hasEntry map[string]map[int]bool // kustomization file -> targets it already covers
+	seen     inventory
+}
+
+// inventory is what appears in scope, to name what a missing target is
+// nearest to.
+type inventory struct {
+	repos   map[string]string // canonical -> as first spelled
+	setters map[string]bool
+}
+
+func newInventory() inventory {
+	return inventory{repos: map[string]string{}, setters: map[string]bool{}}
+}
+
+func (v inventory) add(img yamledit.Image) {
+	for _, r := range []string{fullRepository(img), img.Name} {
+		if r == "" {
 			continue
 		}
-		for ti, t := range targets {
-			if t.Repository == "" || hasEntry[n][ti] {
-				continue
-			}
-			added, err := e.addEntry(n, t, scope)
-			if err != nil {
-				return nil, err
-			}
-			changes = append(changes, added...)
+		if _, ok := v.repos[imageref.Canonical(r)]; !ok {
+			v.repos[imageref.Canonical(r)] = r
 		}
 	}
-	return changes, nil
+	if img.Setter != nil {
+		v.setters[img.Setter.Policy] = true
+	}
+}
+
+// editFile returns the splices that set the targets in one file and the
+// changes they make, noting in st which targets appear.
+func (e *Editor) editFile(f *yamledit.File, targets []Target, st *applyState) ([]yamledit.Splice, []ImageChange, error) {
+	imgs := f.FindImages(yamledit.FindOptions{ValuePaths: e.ValuePaths})
+	// setBy[i] is the target that sets imgs[i]: the first that matches it.
+	setBy := make([]int, len(imgs))
+	for i, img := range imgs {
+		st.seen.add(img)
+		setBy[i] = -1
+		for ti, t := range targets {
+			if !matches(img, t) {
+				continue
+			}
+			st.found[ti] = true
+			if img.Source == yamledit.SourceKustomize {
+				if st.hasEntry[f.Name()] == nil {
+					st.hasEntry[f.Name()] = map[int]bool{}
+				}
+				st.hasEntry[f.Name()][ti] = true
+			}
+			if setBy[i] < 0 {
+				setBy[i] = ti
+			}
+		}
+	}
+	var splices []yamledit.Splice
+	var changes []ImageChange
+	var errs []error
+	for i, img := range imgs {
+		if setBy[i] < 0 {
+			continue
+		}
+		t := targets[setBy[i]]
+		sp, tag, digest, err := e.setImage(f, img, t)
+		if err == nil && len(sp) > 0 {
+			err = checkAliases(f, imgs, setBy, i, sp)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(sp) == 0 {
+			continue
+		}
+		splices = append(splices, sp...)
+		newTag, newDigest := tag, digest
+		if tag == "" {
+			newTag = img.Tag // a digest alone keeps the tag
+		}
+		repo := fullRepository(img)
+		if repo == "" {
+			repo = t.Repository
+		}
+		if repo == "" {
+			repo = t.Setter
+		}
+		c := ImageChange{Repository: repo, Name: shortName(repo), Old: describe(img.Tag, img.Digest), New: describe(newTag, newDigest), File: f.Name(), Path: img.Path}
+		if through := aliasLines(img); len(through) > 0 {
+			c.Through, c.Line = through, img.Scalars()[0].Line()
+		}
+		changes = append(changes, c)
+	}
+	return splices, changes, errors.Join(errs...)
+}
+
+// aliasLines lists the lines of the aliases through which the reference is
+// shown, at its own place or at others.
+func aliasLines(img yamledit.Image) []int {
+	var out []int
+	for _, s := range img.Scalars() {
+		if s.Via != 0 && !slices.Contains(out, s.Via) {
+			out = append(out, s.Via)
+		}
+	}
+	for _, u := range img.Aliased {
+		if u.Alias != 0 && !slices.Contains(out, u.Alias) {
+			out = append(out, u.Alias)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// checkAliases refuses an edit of a value that aliases show elsewhere too,
+// unless each place showing it is a reference the same target sets, or
+// the anchor itself outside any reference (a template). An anchor is
+// written once: editing it edits every alias of it.
+func checkAliases(f *yamledit.File, imgs []yamledit.Image, setBy []int, i int, sp []yamledit.Splice) error {
+	img := imgs[i]
+	var nodes []*yaml.Node
+	for _, s := range img.Scalars() {
+		if s.Shared && touched(s, sp) {
+			nodes = append(nodes, s.Node)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil
+	}
+	var same, any []string // places of the references set by the same target, of all of them
+	for j, o := range imgs {
+		places := []string{o.Path}
+		for _, u := range o.Aliased {
+			places = append(places, u.Path)
+		}
+		any = append(any, places...)
+		if setBy[j] == setBy[i] {
+			same = append(same, places...)
+		}
+	}
+	uses := f.Uses(img.Doc, nodes...)
+	for _, s := range img.Scalars() {
+		for _, u := range uses[s.Node] {
+			if within(u.Path, same) || u.Alias == 0 && !within(u.Path, any) {
+				continue
+			}
+			where := fmt.Sprintf("%s (line %d, through an alias)", u.Path, u.Alias)
+			if u.Alias == 0 {
+				where = fmt.Sprintf("%s (the anchor itself)", u.Path)
+			}
+			repo := imageName(img)
+			return fmt.Errorf("%s:%d: %s (%s) is written once, at this anchor, and %s shows it too, which is not a reference to %s: "+
+				"setting it would change both; give %s a value of its own", f.Name(), s.Line(), s.Path, repo, where, repo, s.Path)
+		}
+	}
+	return nil
+}
+
+// touched reports whether a splice replaces s, or inserts (a key added to
+// the mapping holding s).
+func touched(s *yamledit.Scalar, sp []yamledit.Splice) bool {
+	for _, p := range sp {
+		if p.Start == p.End || p.Start < s.End && s.Start < p.End {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether path is one of places or inside one.
+func within(path string, places []string) bool {
+	for _, p := range places {
+		if path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// imageName names the image of img in messages.
+func imageName(img yamledit.Image) string {
+	if r := fullRepository(img); r != "" {
+		return r
+	}
+	if img.Setter != nil {
+		return "setter " + img.Setter.Policy
+	}
+	return "the image"
+}
+
+// missing returns an error naming each target that appears nowhere in
+// scope, with what is nearest to it there. Optional targets are only
+// logged, unless none of the targets appears.
+func (e *Editor) missing(targets []Target, st *applyState, scope pathSet, files int) error {
+	var errs, optional []error
+	anyFound := false
+	for ti, t := range targets {
+		if st.found[ti] {
+			anyFound = true
+			continue
+		}
+		err := notFound(t, st.seen, scope, files)
+		if t.Optional {
+			optional = append(optional, err)
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	if len(optional) > 0 && !anyFound && len(errs) == 0 {
+		errs = optional
+	} else {
+		for _, err := range optional {
+			e.logf("warning: %v: left as is", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// notFound says that t appears nowhere in scope, and what is nearest to it
+// there.
+func notFound(t Target, seen inventory, scope pathSet, files int) error {
+	prefix := ""
+	if t.Param != "" {
+		prefix = t.Param + ": "
+	}
+	where := describeScope(scope)
+	msg, kind, want := t.Repository+" appears nowhere in "+where, "repositories", t.Repository
+	var names []string
+	for _, r := range seen.repos {
+		names = append(names, r)
+	}
+	if t.Repository == "" {
+		msg, kind, want = "no value in "+where+" is marked with setter "+t.Setter, "setters", t.Setter
+		names = names[:0]
+		for s := range seen.setters {
+			names = append(names, s)
+		}
+	}
+	switch near := resource.Nearest(want, names, 3); {
+	case files == 0:
+		return fmt.Errorf("%s%s: no YAML file is there", prefix, msg)
+	case len(near) == 0:
+		return fmt.Errorf("%s%s: there are no %s there", prefix, msg, kind)
+	default:
+		return fmt.Errorf("%s%s: the %s there nearest to it are %s", prefix, msg, kind, strings.Join(near, ", "))
+	}
+}
+
+// describeScope names the files an edit reads.
+func describeScope(s pathSet) string {
+	out := "the repository"
+	if len(s.include) > 0 {
+		out = "paths " + strings.Join(s.include, ", ")
+	}
+	if len(s.exclude) > 0 {
+		out += " (but " + strings.Join(s.exclude, ", ") + ")"
+	}
+	return out
 }
 
 // setImage rewrites one reference. Parts a values file does not have (no
@@ -315,9 +571,10 @@ func (e *Editor) setImage(f *yamledit.File, img yamledit.Image, t Target) ([]yam
 	return sp, tag, digest, err
 }
 
-// addEntry adds an images entry for t to the kustomization n when the
-// resources it builds from outside scope use the image.
-func (e *Editor) addEntry(n string, t Target, scope pathSet) ([]ImageChange, error) {
+// addEntry returns the kustomization n (as edited so far) with an images
+// entry for t added, when the resources it builds from outside scope use
+// the image; nil when they do not.
+func (e *Editor) addEntry(n string, t Target, scope pathSet, edited map[string][]byte) (*ImageChange, []byte, error) {
 	used := e.reachable(path.Dir(n), map[string]bool{}, 0)
 	var found *yamledit.Image
 	for i, img := range used {
@@ -327,11 +584,17 @@ func (e *Editor) addEntry(n string, t Target, scope pathSet) ([]ImageChange, err
 		}
 	}
 	if found == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	f, err := e.parse(n)
+	var f *yamledit.File
+	var err error
+	if data, ok := edited[n]; ok {
+		f, err = yamledit.Parse(n, data)
+	} else {
+		f, err = e.parse(n)
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fields := []yamledit.Field{{Key: "name", Value: found.Repository}}
 	if t.Tag != "" {
@@ -342,16 +605,14 @@ func (e *Editor) addEntry(n string, t Target, scope pathSet) ([]ImageChange, err
 	}
 	sp, err := f.AppendMapping(0, "images", fields)
 	if err != nil {
-		return nil, fmt.Errorf("%s: add an images entry for %s: %w", n, found.Repository, err)
+		return nil, nil, fmt.Errorf("%s: add an images entry for %s: %w", n, found.Repository, err)
 	}
 	data, err := f.Apply(sp)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	e.Tree.WriteFile(n, data)
-	e.logf("%s builds %s from %s, outside the paths being edited: added an images entry for it", n, found.Repository, found.File)
-	return []ImageChange{{Repository: found.Repository, Name: shortName(found.Repository), Old: describe(found.Tag, found.Digest),
-		New: describe(t.Tag, t.Digest), File: n, Path: "images", Added: true}}, nil
+	return &ImageChange{Repository: found.Repository, Name: shortName(found.Repository), Old: describe(found.Tag, found.Digest),
+		New: describe(t.Tag, t.Digest), File: n, Path: "images", Added: true, From: found.File}, data, nil
 }
 
 // reachable lists the image references in the local resources, bases and
@@ -428,7 +689,7 @@ func (e *Editor) PromoteTargets(from string) ([]Target, error) {
 			continue
 		}
 		key := imageref.Canonical(fd.Repository)
-		t := Target{Repository: fd.Repository, Tag: fd.Tag, Digest: fd.Digest}
+		t := Target{Repository: fd.Repository, Tag: fd.Tag, Digest: fd.Digest, Param: "params.promote", Optional: true}
 		if i, ok := byRepo[key]; ok {
 			if out[i].Tag != t.Tag || out[i].Digest != t.Digest {
 				return nil, fmt.Errorf("promote: %s sets %s to both %s and %s: make them agree first", from, fd.Repository, describe(out[i].Tag, out[i].Digest), describe(t.Tag, t.Digest))

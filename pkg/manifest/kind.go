@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,7 +255,9 @@ func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 }
 
 // writeArchive writes a gzipped tar of the tracked files. (concourse/go-archive
-// does not resolve from the module proxy here, so this is archive/tar.)
+// does not resolve from the module proxy here, so this is archive/tar.) In
+// calls it after Checkout has refused any tree holding a path git refuses,
+// so no entry plants a .git dir or leaves where the tar is unpacked.
 func writeArchive(snap *gitrepo.Snapshot, scope pathSet, target string) error {
 	out, err := os.Create(target)
 	if err != nil {
@@ -313,6 +316,9 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	targets, err := readTargets(in, params.Images)
 	if err != nil {
 		return resource.Response{}, err
+	}
+	for i := range targets {
+		targets[i].Param = fmt.Sprintf("params.images[%d]", i)
 	}
 	msgTemplate := defaultMessage
 	if params.CommitMessage != "" {
@@ -413,6 +419,13 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 		if c.Added {
 			verb = "added an images entry"
 		}
+		if len(c.Through) > 0 {
+			aliases := "the alias on line"
+			if len(c.Through) > 1 {
+				aliases = "the aliases on lines"
+			}
+			verb += fmt.Sprintf(" once, at the anchor on line %d, for %s %s", c.Line, aliases, joinInts(c.Through))
+		}
 		in.Logf("%s: %s: %s %s → %s (%s)", c.File, c.Path, c.Repository, c.Old, c.New, verb)
 	}
 	sha := res.Commit.String()
@@ -428,6 +441,14 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	}
 	meta.AddBuild(in.Env)
 	return resource.Response{Version: Version{sha}, Metadata: meta}, nil
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // readTargets turns the images params into targets, reading tag_file,
@@ -468,24 +489,46 @@ func readTargets(in resource.Input, images []ImageParam) ([]Target, error) {
 
 // readFrom reads a registry-image get dir: repository (unless the param
 // names it), tag and digest, each optional but not both tag and digest.
+// They are read through the build dir's root: a file that is a symlink out
+// of the build dir fails the put.
 func readFrom(in resource.Input, field, dir string, t *Target) error {
-	root, err := in.Path(field, dir)
+	name, err := resource.ParamPath(field, dir)
 	if err != nil {
 		return err
 	}
-	if st, err := os.Stat(root); err != nil || !st.IsDir() {
-		return resource.ConfigErrorf("%s: %s is not a dir in the build dir (is the registry-image get mapped into this step?)", field, dir)
+	root, err := in.OpenBuildDir()
+	if err != nil {
+		return err
 	}
-	read := func(name string) string {
-		data, err := os.ReadFile(filepath.Join(root, name))
+	defer root.Close()
+	switch st, err := root.Stat(name); {
+	case err == nil && !st.IsDir(), errors.Is(err, fs.ErrNotExist):
+		return resource.ConfigErrorf("%s: %s is not a dir in the build dir (is the registry-image get mapped into this step?)", field, dir)
+	case err != nil:
+		return resource.ParamError(field, dir, err)
+	}
+	var errs []error
+	read := func(file string) string {
+		data, err := root.ReadFile(filepath.Join(name, file))
+		if errors.Is(err, fs.ErrNotExist) {
+			return ""
+		}
 		if err != nil {
+			errs = append(errs, resource.ParamError(field, dir, err))
 			return ""
 		}
 		return strings.TrimSpace(string(data))
 	}
-	var errs []error
+	var repository string
 	if t.Repository == "" {
-		t.Repository = read("repository")
+		repository = read("repository")
+	}
+	tag, digest := read("tag"), read("digest")
+	if len(errs) > 0 {
+		return errors.Join(errs...) // files there but not readable: nothing more to say
+	}
+	if t.Repository == "" {
+		t.Repository = repository
 		if t.Repository == "" {
 			errs = append(errs, resource.ConfigErrorf("%s: %s/repository is missing: set params.images[].repository", field, dir))
 		} else if r, err := imageref.Parse(t.Repository); err != nil {
@@ -494,7 +537,7 @@ func readFrom(in resource.Input, field, dir string, t *Target) error {
 			t.Repository = r.Name
 		}
 	}
-	t.Tag, t.Digest = read("tag"), read("digest")
+	t.Tag, t.Digest = tag, digest
 	if t.Tag == "" && t.Digest == "" {
 		errs = append(errs, resource.ConfigErrorf("%s: %s has neither a tag nor a digest file", field, dir))
 	}

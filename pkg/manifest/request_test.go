@@ -149,7 +149,7 @@ func TestEditorRules(t *testing.T) {
 			[]Target{{Repository: "docker.io/library/nginx", Tag: "1.1"}}, "containers:\n- image: nginx:1.1\n- image: index.docker.io/library/nginx:1.1 # hub\n"},
 		{"port is not a tag", "containers:\n- image: localhost:5000/web\n- image: localhost:5000/web:1\n",
 			[]Target{{Repository: "localhost:5000/web", Tag: "2"}}, "containers:\n- image: localhost:5000/web:2\n- image: localhost:5000/web:2\n"},
-		{"prefix never matches", "containers:\n- image: acme/web-worker:1\n", []Target{{Repository: "acme/web", Tag: "2"}}, "containers:\n- image: acme/web-worker:1\n"},
+		{"prefix never matches", "containers:\n- image: acme/web-worker:1\n- image: acme/web:1\n", []Target{{Repository: "acme/web", Tag: "2"}}, "containers:\n- image: acme/web-worker:1\n- image: acme/web:2\n"},
 		{"digest kept with a digest", "containers:\n- image: acme/web:1@" + strings.Repeat("a", 0) + "sha256:" + strings.Repeat("a", 64) + "\n",
 			[]Target{{Repository: "acme/web", Digest: "sha256:" + strings.Repeat("b", 64)}}, "containers:\n- image: acme/web:1@sha256:" + strings.Repeat("b", 64) + "\n"},
 		{"two targets for one reference: the first wins", "containers:\n- image: acme/web:1 # {\"$imagepolicy\": \"ns:web\"}\n",

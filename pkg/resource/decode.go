@@ -180,18 +180,39 @@ func jsonFields(t reflect.Type) map[string][]int {
 // closest returns the known key nearest to k by edit distance, if it is
 // near enough to be a plausible typo.
 func closest(k string, known map[string][]int) string {
-	best, bestDist := "", len(k)/2+2
 	names := make([]string, 0, len(known))
 	for n := range known {
 		names = append(names, n)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		if d := editDistance(strings.ToLower(k), n); d < bestDist {
-			best, bestDist = n, d
-		}
+	k = strings.ToLower(k)
+	if near := Nearest(k, names, 1); len(near) == 1 && editDistance(k, near[0]) < len(k)/2+2 {
+		return near[0]
 	}
-	return best
+	return ""
+}
+
+// Nearest returns the n candidates nearest to word by edit distance,
+// nearest first (ties in name order), for "did you mean" messages.
+func Nearest(word string, candidates []string, n int) []string {
+	type scored struct {
+		name string
+		dist int
+	}
+	all := make([]scored, len(candidates))
+	for i, c := range candidates {
+		all[i] = scored{c, editDistance(word, c)}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].dist != all[j].dist {
+			return all[i].dist < all[j].dist
+		}
+		return all[i].name < all[j].name
+	})
+	out := make([]string, 0, min(n, len(all)))
+	for _, s := range all[:min(n, len(all))] {
+		out = append(out, s.name)
+	}
+	return out
 }
 
 func editDistance(a, b string) int {

@@ -46,12 +46,15 @@ func Apply(data []byte, splices ...Splice) ([]byte, error) {
 }
 
 // Apply applies the splices to the file's bytes and checks that the result
-// still parses; an edit never produces a file that does not parse.
+// still parses; an edit never produces a file that does not parse. It
+// releases f's bytes and documents first, so two copies of a large file
+// are not held at once: f is spent, parse the result to edit it again.
 func (f *File) Apply(splices ...Splice) ([]byte, error) {
 	out, err := Apply(f.data, splices...)
 	if err != nil {
 		return nil, fmt.Errorf("edit %s: %w", f.name, err)
 	}
+	f.data, f.lines, f.docs, f.scalars, f.aliased, f.spans = nil, nil, nil, nil, nil, nil
 	if _, err := Parse(f.name, out); err != nil {
 		return nil, fmt.Errorf("edit %s would break it: %w", f.name, err)
 	}

@@ -52,6 +52,8 @@ func TestGolden(t *testing.T) {
 		{"flow-mapping", setImage("nginx", "1.26", "", FindOptions{})},
 		{"block-scalars", setImage("nginx", "1.26", "", FindOptions{})},
 		{"anchors", setImage("nginx", "1.26", "", FindOptions{})},
+		{"alias-merge", setImage("ghcr.io/acme/web", "1.1.0", "", FindOptions{})},
+		{"alias-sequence", setImage("ghcr.io/acme/web", "1.10", "", FindOptions{})},
 		{"tabs-in-comments", setImage("nginx", "2024", "", FindOptions{})},
 		{"number-tag", func(f *File) ([]Splice, error) {
 			a, err := setImage("nginx", "1.10", "", FindOptions{})(f)

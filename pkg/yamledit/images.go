@@ -1,9 +1,11 @@
 package yamledit
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gitops-resource/gitops-resource/pkg/imageref"
@@ -52,6 +54,10 @@ type Image struct {
 	Name string
 	// Setter is the Flux marker on the reference, when it has one.
 	Setter *Setter
+	// Aliased lists the other places that show this same reference
+	// through an alias: its scalars are written once, at the anchor, so an
+	// edit changes every one of them.
+	Aliased []Use
 
 	// Ref holds the whole reference (workload image:, whole-reference value
 	// paths and setters). The other scalars hold one part each; a part the
@@ -88,197 +94,311 @@ func IsKustomization(filename string) bool {
 // kind of place: workload images, kustomize entries, Helm pairs, value
 // paths, then values marked only by a setter comment. A value that is not a
 // valid reference (a template, an empty string) is not reported.
+//
+// Files are read as a YAML reader sees them: a reference an alias (*a,
+// - *a, <<: *a) shows is found at the alias's place. When aliases show the
+// same reference at several places it is reported once, with the other
+// places in Aliased: its scalars are those of the anchor, edited once.
 func (f *File) FindImages(opts FindOptions) []Image {
-	var out []Image
-	byStart := map[int]int{} // scalar start offset -> index in out
-	add := func(img Image, scalars ...*Scalar) {
-		for _, s := range scalars {
-			if s != nil && s.Editable() {
-				if _, dup := byStart[s.Start]; dup {
+	var work, kust, helm, marked []Image
+	var workRefs, kustRefs, helmRefs, markedRefs [][]*Scalar
+	withSetters := bytes.Contains(f.data, []byte("$imagepolicy"))
+	for i := range f.docs {
+		d := &f.docs[i]
+		kbase := kustomizeList(f.name, d)
+		f.walk(d, func(n *yaml.Node, at *place) {
+			switch n.Kind {
+			case yaml.ScalarNode:
+				var s *Scalar
+				if isWorkloadImage(at.path) {
+					s = f.scalarAt(n, at)
+					if r, err := imageref.Parse(s.Value); err == nil {
+						work = append(work, Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: s.Path, Source: SourceWorkload,
+							Repository: r.Name, Tag: r.Tag, Digest: r.Digest, Ref: s})
+						workRefs = append(workRefs, []*Scalar{s})
+					}
+				}
+				if !withSetters {
 					return
 				}
-			}
-		}
-		for _, s := range scalars {
-			if s != nil && s.Editable() {
-				byStart[s.Start] = len(out)
-			}
-		}
-		out = append(out, img)
-	}
-	scalars := f.Scalars()
-	index := map[docPathKey]*Scalar{}
-	for i := range scalars {
-		s := &scalars[i]
-		index[docPath(s.Doc, s.Path)] = s
-	}
-
-	// 1. Workload images.
-	for i := range scalars {
-		s := &scalars[i]
-		p, _ := ParsePath(s.Path)
-		n := len(p)
-		if n < 3 || p[n-1].IsIndex || p[n-1].Key != "image" || !p[n-2].IsIndex || p[n-3].IsIndex || !containerLists[p[n-3].Key] {
-			continue
-		}
-		r, err := imageref.Parse(s.Value)
-		if err != nil {
-			continue
-		}
-		add(Image{File: f.name, Doc: s.Doc, Kind: s.Kind, Path: s.Path, Source: SourceWorkload,
-			Repository: r.Name, Tag: r.Tag, Digest: r.Digest, Ref: s}, s)
-	}
-
-	// 2. Kustomize images entries.
-	for _, d := range f.docs {
-		root := docRoot(d.Node)
-		var list *yaml.Node
-		var base Path
-		switch {
-		case IsKustomization(f.name) || strings.HasPrefix(d.APIVersion, "kustomize.config.k8s.io/"):
-			list, base = mapValue(root, "images"), Path{}.Key("images")
-		case d.Kind == "Kustomization" && strings.HasPrefix(d.APIVersion, "kustomize.toolkit.fluxcd.io/"):
-			list, base = mapValue(mapValue(root, "spec"), "images"), Path{}.Key("spec").Key("images")
-		}
-		if list == nil || list.Kind != yaml.SequenceNode {
-			continue
-		}
-		for i, e := range list.Content {
-			if e.Kind != yaml.MappingNode {
-				continue
-			}
-			p := base.Index(i)
-			get := func(k string) *Scalar { return index[docPath(d.Index, p.Key(k).String())] }
-			name := get("name")
-			if name == nil {
-				continue
-			}
-			img := Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: p.String(), Source: SourceKustomize,
-				Name: name.Value, Repository: name.Value, NameScalar: name,
-				RepositoryScalar: get("newName"), TagScalar: get("newTag"), DigestScalar: get("digest")}
-			if img.RepositoryScalar != nil {
-				img.Repository = img.RepositoryScalar.Value
-			}
-			if img.TagScalar != nil {
-				img.Tag = img.TagScalar.Value
-			}
-			if img.DigestScalar != nil {
-				img.Digest = img.DigestScalar.Value
-			}
-			add(img, name, img.RepositoryScalar, img.TagScalar, img.DigestScalar)
-		}
-	}
-
-	// 3. Helm values pairs: a mapping with repository and tag scalars.
-	for _, d := range f.docs {
-		if IsKustomization(f.name) {
-			break
-		}
-		var visit func(n *yaml.Node, p Path)
-		visit = func(n *yaml.Node, p Path) {
-			switch n.Kind {
+				if s == nil {
+					if _, end, ok := f.spanAt(n, at); !ok || parseSetter(f.comment(end)) == nil {
+						return
+					}
+					s = f.scalarAt(n, at)
+				}
+				if img, ok := setterImage(f.name, d, s); ok {
+					marked = append(marked, img)
+					markedRefs = append(markedRefs, []*Scalar{s})
+				}
 			case yaml.MappingNode:
-				repo, tag := mapValue(n, "repository"), mapValue(n, "tag")
-				if repo != nil && tag != nil && repo.Kind == yaml.ScalarNode && tag.Kind == yaml.ScalarNode && repo.Value != "" {
-					get := func(k string) *Scalar { return index[docPath(d.Index, p.Key(k).String())] }
-					img := Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: p.String(), Source: SourceHelm,
-						Repository: repo.Value, Tag: tag.Value,
-						RepositoryScalar: get("repository"), TagScalar: get("tag"), DigestScalar: get("digest")}
-					if img.DigestScalar != nil {
-						img.Digest = img.DigestScalar.Value
-					}
-					if r := mapValue(n, "registry"); r != nil && r.Kind == yaml.ScalarNode {
-						img.Registry = r.Value
-					}
-					add(img, img.RepositoryScalar, img.TagScalar, img.DigestScalar)
-				}
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if k := n.Content[i]; k.Kind == yaml.ScalarNode {
-						visit(n.Content[i+1], p.Key(k.Value))
+				if kbase != nil && isItemOf(at.path, kbase) {
+					if img, ok := f.kustomizeEntry(n, at); ok {
+						kust = append(kust, img)
+						kustRefs = append(kustRefs, []*Scalar{img.NameScalar, img.RepositoryScalar, img.TagScalar, img.DigestScalar})
 					}
 				}
-			case yaml.SequenceNode:
-				for i, c := range n.Content {
-					visit(c, p.Index(i))
+				if !IsKustomization(f.name) {
+					if img, ok := f.helmPair(n, at); ok {
+						helm = append(helm, img)
+						helmRefs = append(helmRefs, []*Scalar{img.RepositoryScalar, img.TagScalar, img.DigestScalar})
+					}
 				}
 			}
-		}
-		if root := docRoot(d.Node); root != nil {
-			visit(root, nil)
-		}
+		})
 	}
 
-	// 4. Explicit value paths.
+	var out []Image
+	found := imageSet{}
+	for i := range work {
+		found.add(&out, work[i], workRefs[i])
+	}
+	for i := range kust {
+		found.add(&out, kust[i], kustRefs[i])
+	}
+	for i := range helm {
+		found.add(&out, helm[i], helmRefs[i])
+	}
 	for _, vp := range opts.ValuePaths {
-		for _, d := range f.docs {
-			at := func(path string) *Scalar {
-				if path == "" {
-					return nil
-				}
-				p, err := ParsePath(path)
-				if err != nil {
-					return nil
-				}
-				return index[docPath(d.Index, p.String())]
+		for i := range f.docs {
+			if img, refs, ok := f.valuePathImage(&f.docs[i], vp); ok {
+				found.add(&out, img, refs)
 			}
-			repo := at(vp.Repository)
-			if repo == nil {
-				continue
-			}
-			img := Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: repo.Path, Source: SourceValuePath}
-			if vp.Tag == "" && vp.Digest == "" {
-				r, err := imageref.Parse(repo.Value)
-				if err != nil {
-					continue
-				}
-				img.Repository, img.Tag, img.Digest, img.Ref = r.Name, r.Tag, r.Digest, repo
-				add(img, repo)
-				continue
-			}
-			img.Repository, img.RepositoryScalar = repo.Value, repo
-			if t := at(vp.Tag); t != nil {
-				img.Tag, img.TagScalar = t.Value, t
-			}
-			if dg := at(vp.Digest); dg != nil {
-				img.Digest, img.DigestScalar = dg.Value, dg
-			}
-			add(img, repo, img.TagScalar, img.DigestScalar)
 		}
 	}
-
-	// 5. Flux setter comments: attach to what was found, or report alone.
-	for i := range scalars {
-		s := &scalars[i]
-		st := parseSetter(s.Comment)
-		if st == nil {
-			continue
-		}
-		if j, ok := byStart[s.Start]; ok {
+	// Setter comments: attach to what was found, or report alone.
+	for i, img := range marked {
+		s := markedRefs[i][0]
+		if j, ok := found.at(s); ok {
 			if out[j].Setter == nil {
-				out[j].Setter = st
+				out[j].Setter = img.Setter
 			}
 			continue
 		}
-		img := Image{File: f.name, Doc: s.Doc, Kind: s.Kind, Path: s.Path, Source: SourceSetter, Setter: st}
-		switch st.Field {
-		case "":
-			r, err := imageref.Parse(s.Value)
-			if err != nil {
-				continue
-			}
-			img.Repository, img.Tag, img.Digest, img.Ref = r.Name, r.Tag, r.Digest, s
-		case "tag":
-			img.Tag, img.TagScalar = s.Value, s
-		case "name":
-			img.Repository, img.RepositoryScalar = s.Value, s
-		case "digest":
-			img.Digest, img.DigestScalar = s.Value, s
-		default:
-			continue
-		}
-		add(img, s)
+		found.add(&out, img, markedRefs[i])
 	}
 	return out
+}
+
+// imageSet indexes the images found by the bytes of their scalars.
+type imageSet map[int][]placed
+
+// placed is a scalar of image img at path.
+type placed struct {
+	img  int
+	path string
+}
+
+// at returns the image holding scalar s at its place.
+func (set imageSet) at(s *Scalar) (int, bool) {
+	for _, p := range set[s.Start] {
+		if p.path == s.Path {
+			return p.img, true
+		}
+	}
+	return 0, false
+}
+
+// add appends img to out unless one of its scalars was found at the same
+// place already (by an earlier kind of place). When img's scalars are
+// exactly those of an image found before, shown at another place through
+// an alias, img is that same reference again: its place is added to that
+// image's Aliased.
+func (set imageSet) add(out *[]Image, img Image, scalars []*Scalar) {
+	var editable []*Scalar
+	var same []int // images holding every scalar of img so far
+	for _, s := range scalars {
+		if s == nil || !s.Editable() {
+			continue
+		}
+		if _, ok := set.at(s); ok {
+			return
+		}
+		var holders []int
+		for _, p := range set[s.Start] {
+			if len(editable) == 0 || slices.Contains(same, p.img) {
+				holders = append(holders, p.img)
+			}
+		}
+		same = holders
+		editable = append(editable, s)
+	}
+	for _, j := range same {
+		if len(editableScalars((*out)[j])) == len(editable) {
+			(*out)[j].Aliased = append((*out)[j].Aliased, Use{Doc: img.Doc, Path: img.Path, Alias: editable[0].Via})
+			return
+		}
+	}
+	for _, s := range editable {
+		set[s.Start] = append(set[s.Start], placed{img: len(*out), path: s.Path})
+	}
+	*out = append(*out, img)
+}
+
+func editableScalars(img Image) []*Scalar {
+	var out []*Scalar
+	for _, s := range img.Scalars() {
+		if s.Editable() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Scalars returns the scalars that hold the reference's parts.
+func (img Image) Scalars() []*Scalar {
+	var out []*Scalar
+	for _, s := range []*Scalar{img.Ref, img.NameScalar, img.RepositoryScalar, img.TagScalar, img.DigestScalar} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// isWorkloadImage reports whether p is the image of a container:
+// ...containers[i].image (or initContainers, ephemeralContainers).
+func isWorkloadImage(p Path) bool {
+	n := len(p)
+	return n >= 3 && !p[n-1].IsIndex && p[n-1].Key == "image" && p[n-2].IsIndex && !p[n-3].IsIndex && containerLists[p[n-3].Key]
+}
+
+// kustomizeList is where document d keeps kustomize images entries: images
+// in a kustomization, spec.images in a Flux Kustomization; nil otherwise.
+func kustomizeList(filename string, d *Document) Path {
+	switch {
+	case IsKustomization(filename) || strings.HasPrefix(d.APIVersion, "kustomize.config.k8s.io/"):
+		return Path{}.Key("images")
+	case d.Kind == "Kustomization" && strings.HasPrefix(d.APIVersion, "kustomize.toolkit.fluxcd.io/"):
+		return Path{}.Key("spec").Key("images")
+	}
+	return nil
+}
+
+// isItemOf reports whether p is an item of the list at base.
+func isItemOf(p, base Path) bool {
+	if len(p) != len(base)+1 || !p[len(base)].IsIndex {
+		return false
+	}
+	for i, e := range base {
+		if p[i] != e {
+			return false
+		}
+	}
+	return true
+}
+
+// part returns the scalar at key of mapping m (at place at), or nil.
+func (f *File) part(m *yaml.Node, at *place, key string) *Scalar {
+	v, vat := f.mapEntry(m, *at, key)
+	if v == nil || v.Kind != yaml.ScalarNode {
+		return nil
+	}
+	return f.scalarAt(v, &vat)
+}
+
+// kustomizeEntry reads a kustomize images entry.
+func (f *File) kustomizeEntry(e *yaml.Node, at *place) (Image, bool) {
+	name := f.part(e, at, "name")
+	if name == nil {
+		return Image{}, false
+	}
+	img := Image{File: f.name, Doc: at.doc.Index, Kind: at.doc.Kind, Path: at.path.String(), Source: SourceKustomize,
+		Name: name.Value, Repository: name.Value, NameScalar: name,
+		RepositoryScalar: f.part(e, at, "newName"), TagScalar: f.part(e, at, "newTag"), DigestScalar: f.part(e, at, "digest")}
+	if img.RepositoryScalar != nil {
+		img.Repository = img.RepositoryScalar.Value
+	}
+	if img.TagScalar != nil {
+		img.Tag = img.TagScalar.Value
+	}
+	if img.DigestScalar != nil {
+		img.Digest = img.DigestScalar.Value
+	}
+	return img, true
+}
+
+// helmPair reads a mapping with repository and tag scalars, as Helm values
+// write an image.
+func (f *File) helmPair(m *yaml.Node, at *place) (Image, bool) {
+	repo, tag := f.part(m, at, "repository"), f.part(m, at, "tag")
+	if repo == nil || tag == nil || repo.Value == "" {
+		return Image{}, false
+	}
+	img := Image{File: f.name, Doc: at.doc.Index, Kind: at.doc.Kind, Path: at.path.String(), Source: SourceHelm,
+		Repository: repo.Value, Tag: tag.Value, RepositoryScalar: repo, TagScalar: tag, DigestScalar: f.part(m, at, "digest")}
+	if img.DigestScalar != nil {
+		img.Digest = img.DigestScalar.Value
+	}
+	if r, _ := f.mapEntry(m, *at, "registry"); r != nil && r.Kind == yaml.ScalarNode {
+		img.Registry = r.Value
+	}
+	return img, true
+}
+
+// valuePathImage reads the image at a user-given value path of document d.
+func (f *File) valuePathImage(d *Document, vp ValuePath) (Image, []*Scalar, bool) {
+	at := func(path string) *Scalar {
+		if path == "" {
+			return nil
+		}
+		p, err := ParsePath(path)
+		if err != nil {
+			return nil
+		}
+		n, pl := f.descend(d, p)
+		if n == nil || n.Kind != yaml.ScalarNode {
+			return nil
+		}
+		return f.scalarAt(n, &pl)
+	}
+	repo := at(vp.Repository)
+	if repo == nil {
+		return Image{}, nil, false
+	}
+	img := Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: repo.Path, Source: SourceValuePath}
+	if vp.Tag == "" && vp.Digest == "" {
+		r, err := imageref.Parse(repo.Value)
+		if err != nil {
+			return Image{}, nil, false
+		}
+		img.Repository, img.Tag, img.Digest, img.Ref = r.Name, r.Tag, r.Digest, repo
+		return img, []*Scalar{repo}, true
+	}
+	img.Repository, img.RepositoryScalar = repo.Value, repo
+	if t := at(vp.Tag); t != nil {
+		img.Tag, img.TagScalar = t.Value, t
+	}
+	if dg := at(vp.Digest); dg != nil {
+		img.Digest, img.DigestScalar = dg.Value, dg
+	}
+	return img, []*Scalar{repo, img.TagScalar, img.DigestScalar}, true
+}
+
+// setterImage reads a value marked by a Flux setter comment.
+func setterImage(filename string, d *Document, s *Scalar) (Image, bool) {
+	st := parseSetter(s.Comment)
+	if st == nil {
+		return Image{}, false
+	}
+	img := Image{File: filename, Doc: d.Index, Kind: d.Kind, Path: s.Path, Source: SourceSetter, Setter: st}
+	switch st.Field {
+	case "":
+		r, err := imageref.Parse(s.Value)
+		if err != nil {
+			return Image{}, false
+		}
+		img.Repository, img.Tag, img.Digest, img.Ref = r.Name, r.Tag, r.Digest, s
+	case "tag":
+		img.Tag, img.TagScalar = s.Value, s
+	case "name":
+		img.Repository, img.RepositoryScalar = s.Value, s
+	case "digest":
+		img.Digest, img.DigestScalar = s.Value, s
+	default:
+		return Image{}, false
+	}
+	return img, true
 }
 
 // parseSetter reads a Flux marker from a comment, or returns nil.
@@ -299,13 +419,6 @@ func parseSetter(comment string) *Setter {
 	}
 	return nil
 }
-
-type docPathKey struct {
-	doc  int
-	path string
-}
-
-func docPath(doc int, path string) docPathKey { return docPathKey{doc, path} }
 
 // SetImage returns the splices that point img at tag and/or digest (either
 // may be empty, not both). A whole reference keeps its name as written; a

@@ -33,6 +33,13 @@ type Scalar struct {
 	InFlow bool
 	// Node is the yaml.v3 node; treat it as read-only.
 	Node *yaml.Node
+	// Via is the line of the alias (*a, or <<: *a) through which Path
+	// shows the scalar, which is written at its anchor; 0 when it is
+	// written at Path.
+	Via int
+	// Shared reports that an alias shows the scalar at another place too,
+	// so replacing it changes every such place (see File.Uses).
+	Shared bool
 }
 
 // Editable reports whether the scalar's bytes were located, so Replace can rewrite it.
@@ -41,14 +48,18 @@ func (s Scalar) Editable() bool { return s.Start >= 0 }
 // Line returns the 1-based line of the scalar.
 func (s Scalar) Line() int { return s.Node.Line }
 
-// Scalars returns every scalar value of every document, in document order.
+// Scalars returns every scalar value of every document, in document order,
+// as a YAML reader sees them: a scalar an alias shows is listed at each
+// place that shows it, with the bytes of its anchor.
 func (f *File) Scalars() []Scalar {
 	if f.scalars == nil {
 		f.scalars = []Scalar{}
-		for _, d := range f.docs {
-			if root := docRoot(d.Node); root != nil {
-				f.walk(d, root, nil, false)
-			}
+		for i := range f.docs {
+			f.walk(&f.docs[i], func(n *yaml.Node, at *place) {
+				if n.Kind == yaml.ScalarNode {
+					f.scalars = append(f.scalars, *f.scalarAt(n, at))
+				}
+			})
 		}
 	}
 	return f.scalars
@@ -69,34 +80,35 @@ func (f *File) Lookup(doc int, path string) (Scalar, error) {
 	return Scalar{}, fmt.Errorf("%s: document %d has no scalar at %s", f.name, doc, p)
 }
 
-func (f *File) walk(d Document, n *yaml.Node, path Path, inFlow bool) {
-	inFlow = inFlow || n.Style&yaml.FlowStyle != 0
-	switch n.Kind {
-	case yaml.ScalarNode:
-		f.scalars = append(f.scalars, f.scalar(d, n, path, inFlow))
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode {
-				continue
-			}
-			f.walk(d, n.Content[i+1], path.Key(k.Value), inFlow)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			f.walk(d, c, path.Index(i), inFlow)
-		}
-	}
-}
-
-func (f *File) scalar(d Document, n *yaml.Node, path Path, inFlow bool) Scalar {
-	s := Scalar{Doc: d.Index, Kind: d.Kind, Path: path.String(), Value: n.Value, Style: n.Style &^ yaml.TaggedStyle, Start: -1, End: -1, InFlow: inFlow, Node: n}
-	start, end, ok := f.span(n, inFlow)
-	if ok {
+// scalarAt returns the scalar n at place at.
+func (f *File) scalarAt(n *yaml.Node, at *place) *Scalar {
+	s := &Scalar{Doc: at.doc.Index, Kind: at.doc.Kind, Path: at.path.String(), Value: n.Value, Style: n.Style &^ yaml.TaggedStyle,
+		Start: -1, End: -1, InFlow: at.inFlow, Node: n, Via: aliasLine(at.via), Shared: at.shared}
+	if start, end, ok := f.spanAt(n, at); ok {
 		s.Start, s.End = start, end
 		s.Comment = f.comment(end)
 	}
 	return s
+}
+
+// spanAt is span for the scalar n at place at, computed once for a scalar
+// an alias shows at several places.
+func (f *File) spanAt(n *yaml.Node, at *place) (start, end int, ok bool) {
+	if !at.shared {
+		return f.span(n, at.inFlow)
+	}
+	if sp, seen := f.spans[n]; seen {
+		return sp[0], sp[1], sp[0] >= 0
+	}
+	start, end, ok = f.span(n, at.inFlow)
+	if f.spans == nil {
+		f.spans = map[*yaml.Node][2]int{}
+	}
+	if !ok {
+		start, end = -1, -1
+	}
+	f.spans[n] = [2]int{start, end}
+	return start, end, ok
 }
 
 // span locates the bytes of scalar n and checks that they read back as its value.
@@ -308,27 +320,18 @@ func ParsePath(s string) (Path, error) {
 	return p, nil
 }
 
-// node returns the node at path in document doc.
+// node returns the node at path in document doc, as a YAML reader sees
+// it: through aliases and merge keys.
 func (f *File) node(doc int, path Path) (*yaml.Node, error) {
 	if doc < 0 || doc >= len(f.docs) {
 		return nil, fmt.Errorf("%s has no document %d", f.name, doc)
 	}
-	n := docRoot(f.docs[doc].Node)
-	if n == nil {
+	if docRoot(f.docs[doc].Node) == nil {
 		return nil, fmt.Errorf("%s: document %d is empty", f.name, doc)
 	}
-	for i, e := range path {
-		var next *yaml.Node
-		switch {
-		case e.IsIndex && n.Kind == yaml.SequenceNode && e.Index < len(n.Content):
-			next = n.Content[e.Index]
-		case !e.IsIndex && n.Kind == yaml.MappingNode:
-			next = mapValue(n, e.Key)
-		}
-		if next == nil {
-			return nil, fmt.Errorf("%s: document %d has nothing at %s", f.name, doc, path[:i+1])
-		}
-		n = next
+	n, _ := f.descend(&f.docs[doc], path)
+	if n == nil {
+		return nil, fmt.Errorf("%s: document %d has nothing at %s", f.name, doc, path)
 	}
 	return n, nil
 }
