@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -224,6 +225,10 @@ func (e *Editor) Apply(targets []Target, scope pathSet) ([]ImageChange, error) {
 	for _, n := range names {
 		f, err := e.parse(n)
 		if err != nil {
+			if e.mentionsNone(n, err, targets) {
+				e.logf("warning: %v: it names none of the images being set, so it is left as is", err)
+				continue
+			}
 			parseErrs = append(parseErrs, err)
 			continue
 		}
@@ -286,6 +291,40 @@ func (e *Editor) Apply(targets []Target, scope pathSet) ([]ImageChange, error) {
 		e.logf("%s builds %s from %s, outside the paths being edited: added an images entry for it", c.File, c.Repository, c.From)
 	}
 	return append(changes, added...), nil
+}
+
+// mentionsNone reports whether err refuses file n for its size (a
+// yamledit.LimitError) and n's text holds none of what every spelling of a
+// target's reference holds (needle): a large CRD bundle in scope never
+// stops a put that cannot concern it, while one that may hold an image
+// being set fails the put rather than be skipped unread.
+func (e *Editor) mentionsNone(n string, err error, targets []Target) bool {
+	var limit *yamledit.LimitError
+	if !errors.As(err, &limit) {
+		return false
+	}
+	data, _, err := e.Tree.ReadFile(n)
+	if err != nil {
+		return false
+	}
+	for _, t := range targets {
+		if bytes.Contains(data, []byte(t.needle())) {
+			return false
+		}
+	}
+	return true
+}
+
+// needle is text that every spelling of t's reference in a file holds: the
+// setter's policy (in its marker), or the repository's path without its
+// registry and without Docker Hub's "library/" (nginx, library/nginx and
+// docker.io/library/nginx all hold "nginx").
+func (t Target) needle() string {
+	if t.Repository == "" {
+		return t.Setter
+	}
+	_, p, _ := strings.Cut(imageref.Canonical(t.Repository), "/")
+	return strings.TrimPrefix(p, "library/")
 }
 
 // applyState is what Apply learns file by file.

@@ -176,7 +176,7 @@ func TestOversizeFilesAreNamed(t *testing.T) {
 	t.Logf("peak RSS of out on a one-file repository: %d MiB", res.MaxRSS>>20)
 
 	over := []struct{ name, content, want string }{
-		{"too big", sparse(yamledit.MaxFileSize + 1), fmt.Sprintf("app/big.yaml: %d bytes is more than a YAML file may have (8 MiB): leave it out with source.ignore_paths", yamledit.MaxFileSize+1)},
+		{"too big", sparse(yamledit.MaxFileSize+1-len(withImage)) + withImage, fmt.Sprintf("app/big.yaml: %d bytes is more than a YAML file may have (8 MiB): leave it out with source.ignore_paths", yamledit.MaxFileSize+1)},
 		{"too many nodes", dense(yamledit.MaxNodes+2) + withImage, fmt.Sprintf("app/big.yaml: more YAML nodes (keys, values, list items) than the %d a file may have: leave it out with source.ignore_paths", yamledit.MaxNodes)},
 	}
 	for _, tt := range over {
@@ -202,6 +202,18 @@ func TestOversizeFilesAreNamed(t *testing.T) {
 			res.OK(t, nil)
 		})
 	}
+
+	// A file over the limits that names none of the images being set (a
+	// CRD bundle) cannot concern the put: it is left as is, with a warning.
+	t.Run("too big, naming none of the images", func(t *testing.T) {
+		t.Parallel()
+		fx := newFixture(t, map[string]string{"app/web.yaml": pod("acme/web:1.0.0"), "app/crds.yaml": dense(yamledit.MaxNodes + 2)})
+		_, res := fx.put(t, fx.source(nil), params)
+		res.OK(t, nil)
+		require.Contains(t, res.Stderr, "warning: app/crds.yaml: more YAML nodes")
+		require.Contains(t, res.Stderr, "it names none of the images being set, so it is left as is")
+		fx.requireFile(t, "app/web.yaml", pod("acme/web:2.0.0"))
+	})
 
 	under := []struct {
 		name, content string
