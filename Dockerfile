@@ -1,23 +1,36 @@
 # syntax=docker/dockerfile:1
 # gitops-resource: one static binary, hard-linked as /opt/resource/check, in
-# and out. internal/image builds the same layout without Docker, and its tests
-# check this file copies what that layout holds.
+# and out, the CA bundle and /tmp, on nothing. The build stage runs the
+# builder of `make image` (hack/image, internal/image) for the platform Docker
+# builds for and unpacks the very layer it puts in the index, so `docker
+# build .` and `make image` lay out the same files (internal/image's tests
+# check this file does so). `make image` is the reproducible way (same commit,
+# same digests); Docker adds its own timestamps.
+#
+#   docker build -t gitops-resource .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/<repo>:<tag> --push .
 
-FROM golang:1.26-bookworm AS build
+FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /opt/resource/check ./check \
- && ln /opt/resource/check /opt/resource/in \
- && ln /opt/resource/check /opt/resource/out
+ARG TARGETARCH
+RUN go run ./hack/image -platform linux/${TARGETARCH} -layer /layer.tar \
+ && mkdir /rootfs && tar -xf /layer.tar -C /rootfs
 
-# `docker build --target test .` runs the unit and end-to-end tests that need
-# only git and openssl (the control-plane tests run in CI via `make test`).
+# `docker build --target test .` runs `make test-unit`: vet, and the unit and
+# end-to-end tests that need only git and openssl (go test -short; the
+# control-plane, agent and Concourse tests run in CI via `make test`).
 FROM build AS test
 RUN apt-get update && apt-get install -y --no-install-recommends git openssl \
- && go vet ./... && go test ./pkg/semver/... ./pkg/gitrepo/... ./pkg/resource/... ./pkg/imageref/... ./pkg/yamledit/...
+ && make test-unit
 
-# Minimal final base: CA certificates, /etc/passwd, tzdata, nothing else.
-FROM gcr.io/distroless/static-debian12 AS final
-COPY --from=build /opt/resource /opt/resource
+FROM scratch
+COPY --from=build /rootfs/ /
+ENV PATH=/usr/local/bin:/usr/bin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+ARG VERSION=dev REVISION=unknown
+LABEL org.opencontainers.image.source=https://github.com/gitops-resource/gitops-resource \
+      org.opencontainers.image.revision=$REVISION \
+      org.opencontainers.image.version=$VERSION \
+      org.opencontainers.image.licenses=Apache-2.0

@@ -3,11 +3,18 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: demo-local test deps tools tools-k8s tools-agents tools-concourse build demo cluster bench fmt vet
+.PHONY: demo-local test test-unit deps tools tools-k8s tools-agents tools-concourse build image demo cluster bench fmt vet
 
 ## test: install what the tests need, build the test tools once, run every test.
 test: deps tools vet
 	$(GO) test -count=1 -timeout 40m ./...
+
+## test-unit: vet, and the tests that need only Go, git and openssl (the Dockerfile's test stage):
+## every package under -short, where each test needing more (the control plane, the agents,
+## Concourse, qemu) skips. No tools to build, no root.
+test-unit:
+	$(GO) vet ./...
+	$(GO) test -short -count=1 ./...
 
 ## deps: system packages the tests drive (git's server side, openssl).
 deps:
@@ -36,6 +43,14 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/check ./check
 	ln -f $(BIN)/check $(BIN)/in
 	ln -f $(BIN)/check $(BIN)/out
+
+## image: the resource image for linux/amd64 and linux/arm64 (one index), built by internal/image
+## without Docker, reproducibly, as an OCI layout in $(IMAGE_DIR). PUSH="<registry>/<repo>:<tag> ..."
+## pushes it too, with REGISTRY_USERNAME/REGISTRY_PASSWORD or docker's config.json; VERSION and
+## REVISION set the labels (default: git describe --tags --always --dirty, git rev-parse HEAD).
+IMAGE_DIR ?= $(BIN)/image
+image:
+	$(GO) run ./hack/image $(strip -o $(IMAGE_DIR) $(addprefix -push ,$(PUSH)) $(if $(VERSION),-version $(VERSION)) $(if $(REVISION),-revision $(REVISION)))
 
 ## demo: the first thing to run. A real Concourse (web, a containerd worker and postgres in a
 ## private network namespace; needs root) pulls this tree's image from a local registry and runs

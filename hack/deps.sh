@@ -8,6 +8,8 @@ command -v git >/dev/null || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
 command -v file >/dev/null || need+=(file)
 [ -x /usr/bin/time ] || need+=(time)
+# The image's arm64 binary answers a check under emulation (internal/image).
+command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 # The real-Concourse end-to-end suite (e2e/concourse): container runtime,
 # network tools, a task image, and Concourse's database.
 for c in containerd runc iptables busybox curl ip nsenter; do

@@ -1,7 +1,3 @@
-// Command table reads `go test -bench` output on stdin, copies it to
-// stdout as it arrives, and ends with one markdown table: each figure the
-// median of the runs (-count) with their min–max. `make bench` pipes every
-// benchmark into it.
 package main
 
 import (
@@ -84,7 +80,8 @@ var rows = []struct{ name, label string }{
 	{"bench.Manifest/in", "manifest `in` vs `clone --depth 1`"},
 	{"bench.Manifest/out", "manifest `out` (one image in 40 files) vs `clone --depth 1` + `sed` + commit + `push`"},
 	{"bench.ColdStart", "cold start: `check` with a request that fails validation"},
-	{"bench.Image", "image layer (binary ×3 hard links, CA bundle)"},
+	{"bench.Image/linux-amd64", "image linux/amd64: its one layer (binary ×3 hard links, CA bundle, /tmp), no base"},
+	{"bench.Image/linux-arm64", "image linux/arm64: the same"},
 	{"yamledit.Edit", "YAML edit throughput (6.5 KB, five documents)"},
 	{"cluster.Apply100/configmaps", "cluster `out`: apply 100 ConfigMaps, wait"},
 	{"cluster.Apply100/deployments", "cluster `out`: 100 Deployments, new image, wait for 100 rollouts"},
@@ -94,6 +91,7 @@ var rows = []struct{ name, label string }{
 var units = map[string]string{
 	"compressed-MiB":   "MiB compressed",
 	"binary-MiB":       "MiB binary",
+	"ca-KiB":           "KiB CA bundle",
 	"repo-MiB":         "MiB bare repo",
 	"depth1-KiB":       "KiB depth-1 pack",
 	"ms-ready-to-exit": "ms last ready → exit",

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,7 +31,6 @@ import (
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	"github.com/gitops-resource/gitops-resource/internal/image"
-	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
 	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
 )
@@ -79,6 +79,9 @@ func (s *stack) network(t *testing.T) string {
 // stack: root, Debian packages, the concourse build.
 func needRuntime(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a Concourse stack: not under -short")
+	}
 	if os.Geteuid() != 0 {
 		missing(t, "the Concourse end-to-end test needs root (network namespace, containerd, mounts)")
 	}
@@ -225,13 +228,17 @@ func busyboxImage(t *testing.T) v1.Image {
 	return img
 }
 
-// resourceBinary is the binary the image carries: $GITOPS_E2E_BINARY, or
-// this tree's, built once.
-func resourceBinary(t *testing.T) string {
-	if p := os.Getenv("GITOPS_E2E_BINARY"); p != "" {
-		return p
-	}
-	return filepath.Join(rt.Binaries(t), "check")
+// pushImage builds this tree's image and pushes it to ref in the stack's
+// registry, dialled inside the namespace: internal/image.Make, as `make image
+// PUSH=ref` runs it, so Concourse runs what users build (both platforms; the
+// worker pulls linux/amd64).
+func pushImage(t *testing.T, s *stack, ref string) {
+	t.Helper()
+	var log strings.Builder
+	dial := func(_ context.Context, _, addr string) (net.Conn, error) { return dialIn(s.env["NETNS"], addr) }
+	_, err := image.Make(t.Context(), image.Options{Root: repoRoot(), Push: []string{ref}, Transport: &http.Transport{DialContext: dial}, Log: &log})
+	require.NoError(t, err, "make the image:\n%s", log.String())
+	t.Logf("make image PUSH=%s:\n%s", ref, log.String())
 }
 
 // controlPlane starts a Full control plane for the cluster part, or returns
@@ -300,13 +307,11 @@ func TestConcourseEndToEnd(t *testing.T) {
 	s := startStack(t)
 	upTook := time.Since(start)
 
-	// Images: ours, built from this tree the way the Dockerfile lays it
-	// out, and busybox for the task (and as the app's image in the pull
-	// styles, which pin it by digest).
-	img, err := image.Build(resourceBinary(t), "/etc/ssl/certs/ca-certificates.crt")
-	require.NoError(t, err)
+	// Images: ours, built from this tree as `make image` builds it, and
+	// busybox for the task (and as the app's image in the pull styles,
+	// which pin it by digest).
 	e := &e2e{stack: s, git: gittest.New(t), busybox: busyboxImage(t)}
-	push(t, s, img, s.env["REGISTRY"]+"/gitops-resource:e2e")
+	pushImage(t, s, s.env["REGISTRY"]+"/gitops-resource:e2e")
 	push(t, s, e.busybox, s.env["REGISTRY"]+"/busybox:latest")
 	e.gitURL = "http://" + exposeIn(t, s, e.git.HTTPAddr())
 	if e.kube = controlPlane(t); e.kube != nil {
