@@ -15,8 +15,8 @@
 #           with tools/argocd/*.patch applied (its metrics server on 127.0.0.1)
 #
 # Each agent lives in <cache>/<agent>-<key>/{bin,manifests}; the key hashes
-# the wrapper modules' go.mod, go.sum and *.patch. The agents are
-# built independently: one failing does not stop the other.
+# the wrapper modules' go.mod, go.sum and *.patch (hack/lib.sh). The agents
+# are built independently: one failing does not stop the other.
 #
 #   hack/agents-build.sh                  build what is missing, print the bin dirs
 #   hack/agents-build.sh flux             only Flux (or: helm, argocd)
@@ -29,9 +29,10 @@
 # (default ${XDG_CACHE_HOME:-$HOME/.cache}/gitops-resource/agents).
 # Build logs and timings go to stderr.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cache_root=${GITOPS_AGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitops-resource/agents}
+cache_root=$(cache_root GITOPS_AGENTS_CACHE agents)
 
 check=false
 agents=()
@@ -71,7 +72,7 @@ dir_of() {
 		for p in "$m"/*.patch; do
 			if [[ -f $p ]]; then cat "$p"; fi
 		done
-	done | sha256sum | cut -c1-20)
+	done | cache_key)
 	echo "$cache_root/$1-$key"
 }
 
@@ -101,8 +102,8 @@ build_module() {
 		(cd "$work" && go mod edit -replace "$patched=./patched")
 	fi
 	start=$(date +%s)
-	(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" tool) >&2
-	echo "agents-build: built ${mod#"$root"/} in $(($(date +%s) - start))s" >&2
+	(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/" tool)
+	log "built ${mod#"$root"/} in $(seconds_since "$start")s"
 	rm -rf "$work"
 }
 
@@ -142,9 +143,20 @@ build_argocd() {
 	cp "$argo/LICENSE" "$tmp/manifests/LICENSE"
 }
 
+# build_agent DIR TMP AGENT: the agent's bin/ and manifests/ into DIR.
+build_agent() {
+	local dir=$1 tmp=$2 agent=$3
+	log "building $agent into $dir (cold: ~7 min per agent on 2 cores)"
+	mkdir -p "$tmp/bin"
+	"build_$agent" "$tmp"
+	touch "$tmp/manifests/.complete"
+	place "$tmp/bin" "$dir/bin"
+	place "$tmp/manifests" "$dir/manifests"
+}
+
 ensure_redis() {
 	command -v redis-server >/dev/null && return 0
-	echo "agents-build: installing redis-server (apt-get)" >&2
+	log "installing redis-server (apt-get)"
 	local sudo=()
 	((EUID == 0)) || sudo=(sudo)
 	"${sudo[@]}" apt-get install -y redis-server >&2 ||
@@ -159,55 +171,37 @@ for agent in "${agents[@]}"; do
 	dir=$(dir_of "$agent")
 	out+=("$dir/bin")
 	if [[ $agent == argocd ]] && ! $check && ! ensure_redis; then
-		echo "agents-build: argocd: redis-server is missing and could not be installed (apt-get install redis-server)" >&2
+		log "argocd: redis-server is missing and could not be installed (apt-get install redis-server)"
 		failed+=("$agent")
 		continue
 	fi
 	if [[ $agent == argocd ]] && $check && ! command -v redis-server >/dev/null; then
-		echo "agents-build: argocd: redis-server is not installed; run hack/agents-build.sh argocd (or apt-get install redis-server)" >&2
+		log "argocd: redis-server is not installed; run hack/agents-build.sh argocd (or apt-get install redis-server)"
 		failed+=("$agent")
 		continue
 	fi
-	if complete "$dir" "$agent"; then
+	if cache_ready "$dir" "$agent"; then
 		built+=("$agent")
 		continue
 	fi
 	if $check; then
-		echo "agents-build: $agent is not built in $dir; run 'hack/agents-build.sh $agent' (cold: ~7 min per agent on 2 cores)" >&2
+		log "$agent is not built in $dir; run 'hack/agents-build.sh $agent' (cold: ~7 min per agent on 2 cores)"
 		failed+=("$agent")
 		continue
 	fi
-	mkdir -p "$dir"
-	# errexit is off for a subshell on the left of && or ||: run it plainly
-	# with set -e inside, and read its status.
+	# One agent failing does not stop the next (see cache_build).
 	set +e
-	(
-		set -e
-		# One builder at a time per key: a second caller waits, then finds the binaries.
-		exec 9>"$dir/.lock"
-		flock 9
-		complete "$dir" "$agent" && exit 0
-		tmp=$(mktemp -d "$dir/build.XXXXXX")
-		trap 'rm -rf "$tmp"' EXIT
-		mkdir -p "$tmp/bin"
-		start=$(date +%s)
-		echo "agents-build: building $agent into $dir (cold: ~7 min per agent on 2 cores)" >&2
-		"build_$agent" "$tmp"
-		touch "$tmp/manifests/.complete"
-		rm -rf "$dir/bin" "$dir/manifests"
-		mv "$tmp/bin" "$tmp/manifests" "$dir/"
-		echo "agents-build: $agent done in $(($(date +%s) - start))s" >&2
-	)
+	cache_build "$dir" build_agent "$agent"
 	rc=$?
 	set -e
-	if ((rc == 0)) && complete "$dir" "$agent"; then
+	if ((rc == 0)); then
 		built+=("$agent")
 	else
-		echo "agents-build: $agent FAILED to build (log above)" >&2
+		log "$agent FAILED to build (log above)"
 		failed+=("$agent")
 	fi
 done
 
-echo "agents-build: ready: ${built[*]:-none}; missing or failed: ${failed[*]:-none}" >&2
+log "ready: ${built[*]:-none}; missing or failed: ${failed[*]:-none}"
 printf '%s\n' "${out[@]}"
 ((${#failed[@]} == 0))

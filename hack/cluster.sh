@@ -7,8 +7,9 @@
 # line to paste into another shell (go test then reuses this control plane).
 # Arguments go to the cluster command (--api-only).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$("$root/hack/k8s-build.sh" | tail -n 1)
 
 tmp=$(mktemp -d)

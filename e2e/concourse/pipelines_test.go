@@ -1,6 +1,3 @@
-// Package concourse checks the pipelines this repo ships (pipelines-examples/
-// and ci/) with a real fly, and runs one of them end to end on a real
-// Concourse (web + worker) built from Go modules by hack/concourse-build.sh.
 package concourse
 
 import (
@@ -61,6 +58,9 @@ func concourseBin(flyOnly bool) (string, string) {
 // flyPath finds fly: $FLY, else the one hack/concourse-build.sh built.
 func flyPath(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs fly: not under -short")
+	}
 	if p := os.Getenv("FLY"); p != "" {
 		return p
 	}
