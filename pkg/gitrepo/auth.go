@@ -1,7 +1,3 @@
-// Package gitrepo talks to git remotes with go-git: authentication and host
-// key pinning, cheap reads of a branch tip, shallow snapshots, and commits
-// pushed with a bounded retry loop that re-applies the caller's edit on the
-// fresh tip and then proves the push landed.
 package gitrepo
 
 import (

@@ -12,6 +12,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // Client talks to one remote repository.
@@ -20,7 +22,7 @@ type Client struct {
 	auth     transport.AuthMethod
 	insecure bool
 	log      io.Writer
-	retry    Backoff
+	backoff  retry.Backoff
 	cleanup  func()
 }
 
@@ -32,7 +34,7 @@ func WithLog(w io.Writer) Option { return func(c *Client) { c.log = w } }
 
 // WithBackoff sets the retry policy for network failures and push races
 // (default: DefaultBackoff).
-func WithBackoff(b Backoff) Option { return func(c *Client) { c.retry = b } }
+func WithBackoff(b retry.Backoff) Option { return func(c *Client) { c.backoff = b } }
 
 // New prepares a client for the remote at rawURL. Close releases what it
 // wrote to disk.
@@ -42,7 +44,7 @@ func New(rawURL string, auth Auth, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	installBoundedHTTP()
-	c := &Client{ep: ep, insecure: auth.SkipTLSVerify, log: io.Discard, retry: DefaultBackoff}
+	c := &Client{ep: ep, insecure: auth.SkipTLSVerify, log: io.Discard, backoff: DefaultBackoff}
 	for _, o := range opts {
 		o(c)
 	}
@@ -72,7 +74,7 @@ func (c *Client) URL() string { return c.ep.String() }
 // Refs lists the remote's references, like git ls-remote.
 func (c *Client) Refs(ctx context.Context) ([]*plumbing.Reference, error) {
 	var refs []*plumbing.Reference
-	err := c.retry.Do(ctx, c.log, "list refs of "+c.URL(), func() error {
+	err := c.backoff.Do(ctx, c.log, "list refs of "+c.URL(), func() error {
 		rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
 		err := c.gogit(ctx, func(ctx context.Context) (err error) {
 			refs, err = rem.ListContext(ctx, &git.ListOptions{Auth: c.auth})
@@ -117,7 +119,7 @@ func (c *Client) Tip(ctx context.Context, branch string) (plumbing.Hash, error) 
 // the server or the parser is doing.
 func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snapshot, error) {
 	var snap *Snapshot
-	err := c.retry.Do(ctx, c.log, "fetch "+branch+" from "+c.URL(), func() error {
+	err := c.backoff.Do(ctx, c.log, "fetch "+branch+" from "+c.URL(), func() error {
 		var err error
 		snap, err = c.fetch(ctx, branch, depth)
 		return err
@@ -162,15 +164,8 @@ func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot
 	return newSnapshot(repo, branch, head), nil
 }
 
-// Backoff is a bounded retry policy with jittered exponential delays.
-type Backoff struct {
-	Attempts int
-	Base     time.Duration
-	Max      time.Duration
-}
-
 // DefaultBackoff retries up to 8 times, from 100ms to 3s between tries.
-var DefaultBackoff = Backoff{Attempts: 8, Base: 100 * time.Millisecond, Max: 3 * time.Second}
+var DefaultBackoff = retry.Backoff{Attempts: 8, Base: 100 * time.Millisecond, Max: 3 * time.Second}
 
 // FetchCommit makes the commit named by sha (40 hex digits) available in
 // the snapshot's storage, fetching it from the remote when needed.
@@ -182,7 +177,7 @@ func (c *Client) FetchCommit(ctx context.Context, snap *Snapshot, sha string) (p
 	if _, err := snap.repo.CommitObject(h); err == nil {
 		return h, nil
 	}
-	err := c.retry.Do(ctx, c.log, "fetch commit "+sha[:12]+" from "+c.URL(), func() error {
+	err := c.backoff.Do(ctx, c.log, "fetch commit "+sha[:12]+" from "+c.URL(), func() error {
 		err := c.gogit(ctx, func(ctx context.Context) error {
 			return snap.repo.FetchContext(ctx, &git.FetchOptions{
 				RemoteName: "origin",

@@ -16,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // describe wraps a transport error with what was tried, against which
@@ -39,7 +41,7 @@ func (c *Client) describe(op string, err error) error {
 		return fmt.Errorf("%s: %w", where, err)
 	// A dial or read timeout (a *net.OpError) also matches
 	// DeadlineExceeded; it is worth retrying. The step's own deadline is
-	// final (and Backoff.Do stops once the step's context is done).
+	// final (and retry.Backoff.Do stops once the step's context is done).
 	case errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &opErr):
 		return fmt.Errorf("%s: timed out (source.timeout): %w", where, err)
 	case errors.Is(err, transport.ErrAuthenticationRequired):
@@ -61,7 +63,7 @@ func (c *Client) describe(op string, err error) error {
 	case errors.As(cause, &status):
 		return c.describeStatus(where, status)
 	case isNetworkFailure(cause):
-		return retryable(fmt.Errorf("%s: the connection to %s failed: %w: check the URL and that the server is up", where, c.ep.host(), err))
+		return retry.Retryable(fmt.Errorf("%s: the connection to %s failed: %w: check the URL and that the server is up", where, c.ep.host(), err))
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }
@@ -75,7 +77,7 @@ func (c *Client) describeStatus(where string, e *githttp.Err) error {
 		err = fmt.Errorf("%w: %s", err, words)
 	}
 	if code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout {
-		return retryable(err)
+		return retry.Retryable(err)
 	}
 	return err
 }

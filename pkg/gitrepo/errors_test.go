@@ -10,11 +10,12 @@ import (
 	"net/url"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // dialTimeout is what net returns for a dial that timed out: a net.Error
@@ -45,7 +46,7 @@ func TestDescribeKeepsNetworkTimeoutsRetryable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.retryable, isRetryable(c.describe("fetch main from", tt.err)))
+			require.Equal(t, tt.retryable, retry.IsRetryable(c.describe("fetch main from", tt.err)))
 		})
 	}
 }
@@ -80,7 +81,7 @@ func TestDescribeRetriesOnlyWhatMayGoDifferently(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := c.describe("fetch main from", tt.err)
-			require.Equal(t, tt.retryable, isRetryable(err), err.Error())
+			require.Equal(t, tt.retryable, retry.IsRetryable(err), err.Error())
 			require.ErrorContains(t, err, "fetch main from http://127.0.0.1:1/r.git: ")
 			require.ErrorContains(t, err, tt.want)
 		})
@@ -101,19 +102,4 @@ func TestServerWordsDropProgressAndEscapes(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(long.buf), 4*maxServerWords)
 	require.Less(t, len(long.explain(errors.New("x")).Error()), 2*maxServerWords)
-}
-
-// TestGivingUpIsFinal: an inner retry loop's give-up is not retried again
-// by an outer one.
-func TestGivingUpIsFinal(t *testing.T) {
-	b := Backoff{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond}
-	calls := 0
-	err := b.Do(context.Background(), io.Discard, "outer", func() error {
-		return b.Do(context.Background(), io.Discard, "inner", func() error {
-			calls++
-			return retryable(errors.New("503"))
-		})
-	})
-	require.ErrorContains(t, err, "gave up after 3 attempts")
-	require.Equal(t, 3, calls)
 }

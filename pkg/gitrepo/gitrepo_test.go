@@ -12,9 +12,10 @@ import (
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
-var fast = gitrepo.Backoff{Attempts: 6, Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+var fast = retry.Backoff{Attempts: 6, Base: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 
 func writeFile(name, content string) gitrepo.EditFunc {
 	return func(s *gitrepo.Snapshot) error {

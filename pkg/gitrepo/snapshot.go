@@ -116,6 +116,28 @@ func (s *Snapshot) Files(fn func(name string, f *object.File) error) error {
 	})
 }
 
+// ReadFiles calls fn with the path, permission bits (0644, or 0755 for an
+// executable), size and content of every regular file at the tip whose path
+// keep accepts (nil: all), in path order. The content is streamed from the
+// fetched objects, not copied.
+func (s *Snapshot) ReadFiles(keep func(name string) bool, fn func(name string, perm os.FileMode, size int64, content io.Reader) error) error {
+	return s.Files(func(name string, f *object.File) error {
+		if keep != nil && !keep(name) {
+			return nil
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return fmt.Errorf("read %s at %s: %w", name, short(s.Head.Hash), err)
+		}
+		defer r.Close()
+		perm := os.FileMode(0o644)
+		if f.Mode == filemode.Executable {
+			perm = 0o755
+		}
+		return fn(name, perm, f.Size, r)
+	})
+}
+
 // Signature is a commit's author and committer.
 type Signature struct{ Name, Email string }
 
@@ -251,16 +273,54 @@ func treeSortKey(e object.TreeEntry) string {
 // is written. Files are written through an os.Root of dir, so none lands
 // outside it, whatever dir already holds.
 func (s *Snapshot) Checkout(dir string, keep func(name string) bool) error {
-	var files []*object.File
+	if err := s.refuseInvalidPaths(keep); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	made := map[string]bool{}
+	return s.ReadFiles(keep, func(name string, perm os.FileMode, _ int64, content io.Reader) error {
+		local := filepath.FromSlash(name)
+		if parent := filepath.Dir(local); !made[parent] {
+			if err := root.MkdirAll(parent, 0o755); err != nil {
+				return err
+			}
+			made[parent] = true
+		}
+		if err := writeFile(root, local, perm, content); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// writeFile writes content to name under root.
+func writeFile(root *os.Root, name string, perm os.FileMode, content io.Reader) error {
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, content)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// refuseInvalidPaths fails, naming them, when a path at the tip that keep
+// accepts is one git refuses (ValidPath).
+func (s *Snapshot) refuseInvalidPaths(keep func(name string) bool) error {
 	var refused []string
-	err := s.Files(func(name string, f *object.File) error {
+	err := s.Files(func(name string, _ *object.File) error {
 		if keep != nil && !keep(name) {
 			return nil
 		}
 		if err := ValidPath(name); err != nil {
 			refused = append(refused, err.Error())
 		}
-		files = append(files, f)
 		return nil
 	})
 	if err != nil {
@@ -272,51 +332,11 @@ func (s *Snapshot) Checkout(dir string, keep func(name string) bool) error {
 		}
 		return fmt.Errorf("refusing the tree, nothing written: %s", strings.Join(refused, "; "))
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	made := map[string]bool{}
-	for _, f := range files {
-		name := filepath.FromSlash(f.Name)
-		if parent := filepath.Dir(name); !made[parent] {
-			if err := root.MkdirAll(parent, 0o755); err != nil {
-				return err
-			}
-			made[parent] = true
-		}
-		mode := os.FileMode(0o644)
-		if f.Mode == filemode.Executable {
-			mode = 0o755
-		}
-		if err := writeBlob(root, name, mode, f); err != nil {
-			return fmt.Errorf("write %s: %w", f.Name, err)
-		}
-	}
 	return nil
 }
 
 // maxNamed bounds how many refused paths an error lists.
 const maxNamed = 10
-
-// writeBlob writes f's content to name under root.
-func writeBlob(root *os.Root, name string, mode os.FileMode, f *object.File) error {
-	r, err := f.Reader()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, r)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 // Log walks the history from Head, newest first, until fn returns
 // ErrStop or history (as fetched) ends.

@@ -1,6 +1,7 @@
 package gitrepo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +103,18 @@ func (s Source) Client(log io.Writer) (*Client, error) {
 
 // TimeoutOr is the overall deadline for the step's network work.
 func (s Source) TimeoutOr() time.Duration { return s.Timeout.Or(DefaultTimeout) }
+
+// Open connects as the source says, for at most TimeoutOr, and returns the
+// client, the step's context, and the func that cancels it and closes the
+// client.
+func (s Source) Open(ctx context.Context, log io.Writer) (*Client, context.Context, func(), error) {
+	c, err := s.Client(log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.TimeoutOr())
+	return c, ctx, func() { cancel(); c.Close() }, nil
+}
 
 // CommitMessage appends git trailers to a message, after a blank line.
 func CommitMessage(subject string, trailers []resource.Trailer) string {

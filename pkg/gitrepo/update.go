@@ -10,6 +10,8 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // EditFunc stages a change on a fresh snapshot: files written and committed
@@ -46,14 +48,14 @@ var errConflict = errors.New("the remote changed first")
 // branch (and each tag) points at what was pushed.
 func (c *Client) Update(ctx context.Context, branch string, depth int, edit EditFunc) (Result, error) {
 	res := Result{}
-	err := c.retry.Do(ctx, c.log, "update "+branch+" on "+c.URL(), func() error {
+	err := c.backoff.Do(ctx, c.log, "update "+branch+" on "+c.URL(), func() error {
 		res.Attempts++
 		snap, err := c.fetch(ctx, branch, depth)
 		if err != nil {
 			return err
 		}
 		if err := edit(snap); err != nil {
-			return Permanent(err)
+			return retry.Permanent(err)
 		}
 		res.Previous, res.Snapshot = snap.HeadHash(), snap
 		if snap.commit == nil && len(snap.newTags) == 0 {
@@ -82,7 +84,7 @@ func (c *Client) push(ctx context.Context, snap *Snapshot) error {
 	branchRef := plumbing.NewBranchReferenceName(snap.branch)
 	if snap.commit != nil {
 		if err := snap.repo.Storer.SetReference(plumbing.NewHashReference(branchRef, snap.commit.Hash)); err != nil {
-			return Permanent(err)
+			return retry.Permanent(err)
 		}
 		specs = append(specs, config.RefSpec(branchRef+":"+branchRef))
 		// Compare and swap: the remote branch must still be where it was
@@ -95,7 +97,7 @@ func (c *Client) push(ctx context.Context, snap *Snapshot) error {
 	for name, h := range snap.newTags {
 		ref := plumbing.NewTagReferenceName(name)
 		if err := snap.repo.Storer.SetReference(plumbing.NewHashReference(ref, h)); err != nil {
-			return Permanent(err)
+			return retry.Permanent(err)
 		}
 		specs = append(specs, config.RefSpec(ref+":"+ref))
 	}
@@ -118,7 +120,7 @@ func (c *Client) push(ctx context.Context, snap *Snapshot) error {
 	// write was theirs, not ours.
 	if errors.Is(err, git.NoErrAlreadyUpToDate) || isConflict(err) || c.remoteMoved(ctx, snap) {
 		fmt.Fprintf(c.log, "push to %s: another writer updated %s first; re-applying the change on the new state\n", c.URL(), snap.branch)
-		return retryable(fmt.Errorf("push %s to %s: %w", snap.branch, c.URL(), errConflict))
+		return retry.Retryable(fmt.Errorf("push %s to %s: %w", snap.branch, c.URL(), errConflict))
 	}
 	return c.describe("push "+snap.branch+" to", said.explain(err))
 }
@@ -170,7 +172,7 @@ func isConflict(err error) bool {
 func (c *Client) verify(ctx context.Context, snap *Snapshot) error {
 	refs, err := c.Refs(ctx)
 	if err != nil {
-		return Permanent(fmt.Errorf("verify the push: %w", err))
+		return retry.Permanent(fmt.Errorf("verify the push: %w", err))
 	}
 	have := map[plumbing.ReferenceName]plumbing.Hash{}
 	for _, r := range refs {
@@ -178,7 +180,7 @@ func (c *Client) verify(ctx context.Context, snap *Snapshot) error {
 	}
 	for name, h := range snap.newTags {
 		if got := have[plumbing.NewTagReferenceName(name)]; got != h {
-			return Permanent(fmt.Errorf("verify the push: tag %s on %s is %s, not the tag just pushed (%s)", name, c.URL(), got, h))
+			return retry.Permanent(fmt.Errorf("verify the push: tag %s on %s is %s, not the tag just pushed (%s)", name, c.URL(), got, h))
 		}
 	}
 	if snap.commit == nil {
@@ -190,7 +192,7 @@ func (c *Client) verify(ctx context.Context, snap *Snapshot) error {
 	}
 	later, err := c.fetch(ctx, snap.branch, 50)
 	if err != nil {
-		return Permanent(fmt.Errorf("verify the push: %w", err))
+		return retry.Permanent(fmt.Errorf("verify the push: %w", err))
 	}
 	found := false
 	err = later.Log(func(cm *object.Commit) error {
@@ -200,7 +202,7 @@ func (c *Client) verify(ctx context.Context, snap *Snapshot) error {
 		return nil
 	})
 	if err != nil || !found {
-		return Permanent(fmt.Errorf("verify the push: %s on %s is %s and does not contain the pushed commit %s: the write was lost", snap.branch, c.URL(), got, snap.commit.Hash))
+		return retry.Permanent(fmt.Errorf("verify the push: %s on %s is %s and does not contain the pushed commit %s: the write was lost", snap.branch, c.URL(), got, snap.commit.Hash))
 	}
 	return nil
 }

@@ -1,11 +1,16 @@
-// Package imageref parses, normalises and matches container image references
-// while keeping the spelling an author wrote, so that a rewrite changes only
-// the part that has to change.
 package imageref
 
 import (
+	_ "crypto/sha256" // go-digest knows the digest algorithms linked in
+	_ "crypto/sha512"
+	"errors"
 	"fmt"
+	"net"
+	"regexp"
 	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 )
 
 // Ref is a parsed image reference: name[:tag][@digest].
@@ -19,9 +24,25 @@ type Ref struct {
 }
 
 const (
-	maxNameLength = 255
-	maxTagLength  = 128
+	maxNameLength = reference.RepositoryNameTotalLengthMax
+	maxTagLength  = 128 // reference.TagRegexp: [\w][\w.-]{0,127}
 )
+
+// The grammar is distribution/reference's (the one registries and Docker
+// use), each part matched whole; digests are go-digest's. This package
+// splits a reference into its parts as written (the host as Docker tells
+// it apart: splitDomain), and says which part the grammar refuses and why.
+var (
+	domainGrammar = anchored(reference.DomainRegexp)
+	// componentGrammar is a name without a host: matched against one
+	// component (no "/"), the grammar of a path component.
+	componentGrammar = anchored(reference.NameRegexp)
+	tagGrammar       = anchored(reference.TagRegexp)
+)
+
+func anchored(re *regexp.Regexp) *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` + re.String() + `)$`)
+}
 
 // Parse splits s into name, tag and digest and validates each part.
 func Parse(s string) (Ref, error) {
@@ -195,169 +216,56 @@ func ValidateName(name string) error {
 	return validateName(name)
 }
 
+// validateName is ValidateName without the length limit.
 func validateName(name string) error {
 	if name == "" {
-		return fmt.Errorf("repository name is empty")
+		return errors.New("repository name is empty")
 	}
 	domain, path := splitDomain(name)
-	if domain != "" {
-		if err := validateDomain(domain); err != nil {
-			return err
+	if domain != "" && !domainGrammar.MatchString(domain) {
+		if _, port, err := net.SplitHostPort(domain); err == nil && (port == "" || strings.Trim(port, "0123456789") != "") {
+			return fmt.Errorf("registry host %q has an invalid port %q", domain, port)
 		}
+		return fmt.Errorf("registry host %q is not a valid host name or IP address", domain)
 	}
 	for _, c := range strings.Split(path, "/") {
-		if !isPathComponent(c) {
-			if c == "" {
-				return fmt.Errorf("repository name %q has an empty path component", name)
-			}
+		if c == "" {
+			return fmt.Errorf("repository name %q has an empty path component", name)
+		}
+		if !componentGrammar.MatchString(c) {
 			return fmt.Errorf("repository name %q has an invalid path component %q: use lowercase letters, digits and separators . _ __ -", name, c)
 		}
 	}
 	return nil
 }
 
-func validateDomain(d string) error {
-	host, port := d, ""
-	if strings.HasPrefix(d, "[") {
-		end := strings.IndexByte(d, ']')
-		if end < 0 {
-			return fmt.Errorf("registry host %q has an unclosed bracket", d)
-		}
-		host, port = d[1:end], d[end+1:]
-		if host == "" || strings.Trim(strings.ToLower(host), "0123456789abcdef:.") != "" {
-			return fmt.Errorf("registry host %q is not a valid IPv6 address", d)
-		}
-		if port != "" {
-			if port[0] != ':' {
-				return fmt.Errorf("registry host %q has text after the address", d)
-			}
-			port = port[1:]
-			if !isDigits(port) {
-				return fmt.Errorf("registry host %q has an invalid port", d)
-			}
-		}
-		return nil
-	}
-	if i := strings.IndexByte(d, ':'); i >= 0 {
-		host, port = d[:i], d[i+1:]
-		if !isDigits(port) {
-			return fmt.Errorf("registry host %q has an invalid port %q", d, port)
-		}
-	}
-	for _, label := range strings.Split(host, ".") {
-		if !isDomainLabel(label) {
-			return fmt.Errorf("registry host %q is not a valid host name", d)
-		}
-	}
-	return nil
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-func isLowerAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
-
-func isDomainLabel(s string) bool {
-	if s == "" || !isAlnum(s[0]) || !isAlnum(s[len(s)-1]) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isAlnum(s[i]) && s[i] != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// isPathComponent matches [a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*.
-func isPathComponent(s string) bool {
-	if s == "" || !isLowerAlnum(s[0]) || !isLowerAlnum(s[len(s)-1]) {
-		return false
-	}
-	for i := 0; i < len(s); {
-		if isLowerAlnum(s[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && !isLowerAlnum(s[j]) {
-			j++
-		}
-		sep := s[i:j]
-		if sep != "." && sep != "_" && sep != "__" && strings.Trim(sep, "-") != "" {
-			return false
-		}
-		i = j
-	}
-	return true
-}
-
 // ValidateTag checks a tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
 func ValidateTag(tag string) error {
-	if tag == "" {
-		return fmt.Errorf("tag is empty")
-	}
-	if len(tag) > maxTagLength {
+	switch {
+	case tag == "":
+		return errors.New("tag is empty")
+	case len(tag) > maxTagLength:
 		return fmt.Errorf("tag %q is longer than %d characters", tag, maxTagLength)
-	}
-	for i := 0; i < len(tag); i++ {
-		c := tag[i]
-		ok := isAlnum(c) || c == '_' || (i > 0 && (c == '.' || c == '-'))
-		if !ok {
-			return fmt.Errorf("tag %q is invalid: use letters, digits, _ . - and do not start with . or -", tag)
-		}
+	case !tagGrammar.MatchString(tag):
+		return fmt.Errorf("tag %q is invalid: use letters, digits, _ . - and do not start with . or -", tag)
 	}
 	return nil
 }
 
-// ValidateDigest checks a digest "algorithm:hex"; sha256 needs 64 lowercase hex digits.
+// ValidateDigest checks a digest "algorithm:hex" as go-digest does:
+// sha256 (64 lowercase hex digits), sha384 (96) or sha512 (128).
 func ValidateDigest(d string) error {
+	err := digest.Digest(d).Validate()
 	alg, hex, ok := strings.Cut(d, ":")
-	if !ok || alg == "" || hex == "" {
+	switch {
+	case err == nil:
+		return nil
+	case !ok || alg == "" || hex == "":
 		return fmt.Errorf("digest %q is not of the form algorithm:hex", d)
+	case !digest.Algorithm(alg).Available():
+		return fmt.Errorf("digest %q has an unsupported algorithm %q: use sha256, sha384 or sha512", d, alg)
+	case errors.Is(err, digest.ErrDigestInvalidLength):
+		return fmt.Errorf("digest %q: %s needs %d hex digits, got %d", d, alg, digest.Algorithm(alg).Size()*2, len(hex))
 	}
-	for _, part := range strings.FieldsFunc(alg, func(r rune) bool { return r == '+' || r == '.' || r == '_' || r == '-' }) {
-		for i := 0; i < len(part); i++ {
-			if !isLowerAlnum(part[i]) {
-				return fmt.Errorf("digest %q has an invalid algorithm %q", d, alg)
-			}
-		}
-	}
-	if !isLowerAlnum(alg[0]) || !isLowerAlnum(alg[len(alg)-1]) || strings.Contains(alg, "++") {
-		return fmt.Errorf("digest %q has an invalid algorithm %q", d, alg)
-	}
-	for i := 0; i < len(hex); i++ {
-		c := hex[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return fmt.Errorf("digest %q has a non-hex character: use lowercase hex digits", d)
-		}
-	}
-	switch alg {
-	case "sha256":
-		if len(hex) != 64 {
-			return fmt.Errorf("digest %q: sha256 needs 64 hex digits, got %d", d, len(hex))
-		}
-	case "sha512":
-		if len(hex) != 128 {
-			return fmt.Errorf("digest %q: sha512 needs 128 hex digits, got %d", d, len(hex))
-		}
-	default:
-		if len(hex) < 32 {
-			return fmt.Errorf("digest %q is shorter than 32 hex digits", d)
-		}
-	}
-	return nil
+	return fmt.Errorf("digest %q has a non-hex character: use lowercase hex digits", d)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -17,27 +18,30 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
-	"k8s.io/client-go/util/retry"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // applyConcurrency bounds parallel apply requests.
 const applyConcurrency = 8
 
 // backoff retries idempotent requests (apply, get) on transient failures:
-// 4 attempts over about 1.5s, jittered.
-var backoff = wait.Backoff{Steps: 4, Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.5}
+// 4 attempts, waiting up to 0.3s, 0.6s and 1.2s between them (jittered down
+// to half).
+var backoff = retry.Backoff{Attempts: 4, Base: 300 * time.Millisecond, Max: 1200 * time.Millisecond}
 
-// transient errors may succeed when tried again.
-func transient(err error) bool {
+// transient marks the errors that may succeed when tried again as
+// retry.Retryable.
+func transient(err error) error {
 	switch {
 	case apierrors.IsTooManyRequests(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
-		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsConflict(err):
-		return true
+		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsConflict(err),
+		utilnet.IsConnectionReset(err), utilnet.IsConnectionRefused(err), utilnet.IsProbableEOF(err):
+		return retry.Retryable(err)
 	}
-	return utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err) || utilnet.IsProbableEOF(err)
+	return err
 }
 
 // Change is what an apply did (or, dry, would do) to one object.
@@ -187,9 +191,11 @@ func (c *Client) applyAs(ctx context.Context, obj *unstructured.Unstructured, dr
 		_, _ = c.Get(ctx, obj)
 	}
 	var live *unstructured.Unstructured
-	err = retry.OnError(backoff, transient, func() (err error) {
+	// No retry notices (here and in Get): an error may quote a Secret's
+	// values, hidden only once it is returned (c.secrets.hideErr).
+	err = backoff.Do(ctx, io.Discard, op+" "+Ref(obj), func() (err error) {
 		live, err = c.resourceFor(m, obj.GetNamespace()).Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
-		return err
+		return transient(err)
 	})
 	if err != nil {
 		return nil, c.secrets.hideErr(c.explain(op, Ref(obj), "patch", m.Resource.GroupResource().String(), obj.GetNamespace(), err))
@@ -204,9 +210,9 @@ func (c *Client) Get(ctx context.Context, obj *unstructured.Unstructured) (*unst
 		return nil, err
 	}
 	var live *unstructured.Unstructured
-	err = retry.OnError(backoff, transient, func() (err error) {
+	err = backoff.Do(ctx, io.Discard, "get "+Ref(obj), func() (err error) {
 		live, err = c.resourceFor(m, obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{})
-		return err
+		return transient(err)
 	})
 	if apierrors.IsNotFound(err) {
 		return nil, nil

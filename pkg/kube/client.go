@@ -1,7 +1,3 @@
-// Package kube is the Kubernetes side of the resource: client construction
-// from a kubeconfig or a server and token, server-side apply of a set of
-// objects, readiness rules, watch-based waiting with fail-fast diagnosis,
-// pruning by set label, and errors that say what to check.
 package kube
 
 import (

@@ -1,26 +1,23 @@
-// Package registry talks to container registries with go-containerregistry:
-// it resolves a tag to the digest the registry serves for it, with the
-// pipeline's credentials, bounded retries on 429 and 5xx, and plain HTTP for
-// registries on loopback.
 package registry
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/docker/cli/cli/config/configfile"
+	"github.com/docker/cli/cli/config/credentials"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // Option configures Resolve.
@@ -31,14 +28,13 @@ type options struct {
 	dockerConfig       string
 	insecure           bool
 	log                io.Writer
-	attempts           int
-	base, max          time.Duration
+	backoff            retry.Backoff
 }
 
 // Defaults: anonymous access, logs discarded, 5 attempts with jittered
 // backoff from 200ms to 3s.
 func defaults() options {
-	return options{log: io.Discard, attempts: 5, base: 200 * time.Millisecond, max: 3 * time.Second}
+	return options{log: io.Discard, backoff: retry.Backoff{Attempts: 5, Base: 200 * time.Millisecond, Max: 3 * time.Second}}
 }
 
 // WithBasicAuth authenticates with a username and password (or token).
@@ -89,7 +85,7 @@ func WithRetry(attempts int, base time.Duration) Option {
 		if attempts < 1 {
 			return errors.New("retry attempts must be at least 1")
 		}
-		o.attempts, o.base = attempts, base
+		o.backoff.Attempts, o.backoff.Base = attempts, base
 		return nil
 	}
 }
@@ -101,9 +97,10 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("tag %s of %s does not exist in the registry", e.Tag, e.Repository)
 }
 
-// ValidateDockerConfig checks that content is a Docker config.json.
+// ValidateDockerConfig checks that content is a Docker config.json whose
+// auths decode.
 func ValidateDockerConfig(content string) error {
-	_, err := parseDockerConfig(content)
+	_, err := loadDockerConfig(content)
 	return err
 }
 
@@ -132,27 +129,21 @@ func Resolve(ctx context.Context, repo, tag string, opts ...Option) (string, err
 	}
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
 		remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryStatusCodes(),
-		remote.WithRetryPredicate(func(error) bool { return false })} // this loop is the one retry policy
+		remote.WithRetryPredicate(func(error) bool { return false })} // o.backoff is the one retry policy
 	host := ref.Context().RegistryStr()
 	var digest string
-	for attempt := 1; ; attempt++ {
-		digest, err = resolveOnce(ref, ropts)
-		if err == nil {
-			return digest, nil
+	err = o.backoff.Do(ctx, o.log, fmt.Sprintf("resolve %s:%s at %s", repo, tag, host), func() error {
+		var err error
+		if digest, err = resolveOnce(ref, ropts); transient(err) && !isNotFound(err) {
+			return retry.Retryable(err)
 		}
-		if isNotFound(err) {
-			return "", &NotFoundError{Repository: repo, Tag: tag}
-		}
-		if !retryable(err) || attempt >= o.attempts || ctx.Err() != nil {
-			break
-		}
-		d := o.delay(attempt)
-		fmt.Fprintf(o.log, "resolve %s:%s at %s: %v; retrying in %s (attempt %d of %d)\n", repo, tag, host, err, d.Round(time.Millisecond), attempt+1, o.attempts)
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("resolve %s:%s at %s: %w", repo, tag, host, ctx.Err())
-		case <-time.After(d):
-		}
+		return err
+	})
+	if err == nil {
+		return digest, nil
+	}
+	if isNotFound(err) {
+		return "", &NotFoundError{Repository: repo, Tag: tag}
 	}
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
@@ -193,21 +184,14 @@ func isNotFound(err error) bool {
 	return false
 }
 
-func retryable(err error) bool {
+// transient errors may go differently next time: 429, a 5xx, a timeout.
+func transient(err error) bool {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		return te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func (o options) delay(attempt int) time.Duration {
-	d := o.base << (attempt - 1)
-	if d > o.max || d <= 0 {
-		d = o.max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 func (o options) authenticator(host string) (authn.Authenticator, error) {
@@ -217,52 +201,38 @@ func (o options) authenticator(host string) (authn.Authenticator, error) {
 	if o.dockerConfig == "" {
 		return authn.Anonymous, nil
 	}
-	cfg, err := parseDockerConfig(o.dockerConfig)
+	cfg, err := loadDockerConfig(o.dockerConfig)
 	if err != nil {
 		return nil, err
 	}
-	for key, a := range cfg.Auths {
+	// The auths only: a credsStore or credHelpers in the content would run
+	// a docker-credential-* program.
+	for key, a := range cfg.AuthConfigs {
 		if registryHost(key) != registryHost(host) {
 			continue
-		}
-		user, pass := a.Username, a.Password
-		if a.Auth != "" {
-			raw, err := base64.StdEncoding.DecodeString(a.Auth)
-			if err != nil {
-				return nil, errors.New("docker_config: the auth of " + key + " is not base64")
-			}
-			user, pass, _ = strings.Cut(string(raw), ":")
 		}
 		if a.IdentityToken != "" {
 			return authn.FromConfig(authn.AuthConfig{IdentityToken: a.IdentityToken}), nil
 		}
-		return authn.FromConfig(authn.AuthConfig{Username: user, Password: pass}), nil
+		return authn.FromConfig(authn.AuthConfig{Username: a.Username, Password: a.Password}), nil
 	}
 	return authn.Anonymous, nil
 }
 
-type dockerConfig struct {
-	Auths map[string]struct {
-		Auth          string `json:"auth"`
-		Username      string `json:"username"`
-		Password      string `json:"password"`
-		IdentityToken string `json:"identitytoken"`
-	} `json:"auths"`
-}
-
-func parseDockerConfig(content string) (dockerConfig, error) {
-	var cfg dockerConfig
-	if err := json.Unmarshal([]byte(content), &cfg); err != nil {
-		return cfg, errors.New("docker_config is not a Docker config.json: expected {\"auths\": {\"host\": {\"auth\": \"...\"}}}")
+// loadDockerConfig reads a config.json with docker's own loader, which
+// decodes each auth ("user:password" in base64) into Username and Password.
+func loadDockerConfig(content string) (*configfile.ConfigFile, error) {
+	cfg := configfile.New("")
+	if err := cfg.LoadFromReader(strings.NewReader(content)); err != nil {
+		return nil, errors.New("docker_config is not a Docker config.json: expected {\"auths\": {\"host\": {\"auth\": \"<base64 of user:password>\"}}}")
 	}
 	return cfg, nil
 }
 
 // registryHost normalises a docker config key ("https://index.docker.io/v1/",
 // "ghcr.io") to a host.
-func registryHost(s string) string {
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
-	s, _, _ = strings.Cut(s, "/")
+func registryHost(key string) string {
+	s := credentials.ConvertToHostname(key)
 	switch s {
 	case "index.docker.io", "registry-1.docker.io", "docker.io":
 		return name.DefaultRegistry

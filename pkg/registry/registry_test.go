@@ -127,3 +127,29 @@ func TestResolveRetries429And5xx(t *testing.T) {
 	require.Equal(t, 2, strings.Count(log.String(), "retrying"), log.String())
 
 }
+
+func TestValidateDockerConfig(t *testing.T) {
+	auth := base64.StdEncoding.EncodeToString([]byte("robot:pass"))
+	tests := []struct {
+		name, content string
+		ok            bool
+	}{
+		{"auth", `{"auths": {"ghcr.io": {"auth": "` + auth + `"}}}`, true},
+		{"URL key, username and password", `{"auths": {"https://index.docker.io/v1/": {"username": "robot", "password": "pass"}}}`, true},
+		{"identity token", `{"auths": {"registry.example": {"identitytoken": "tok"}}}`, true},
+		{"other docker settings", `{"auths": {}, "credsStore": "desktop", "psFormat": "table"}`, true},
+		{"not JSON", `{not json`, false},
+		{"auth not base64", `{"auths": {"ghcr.io": {"auth": "not base64!"}}}`, false},
+		{"auth without a password separator", `{"auths": {"ghcr.io": {"auth": "` + base64.StdEncoding.EncodeToString([]byte("robot")) + `"}}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := registry.ValidateDockerConfig(tt.content)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, `docker_config is not a Docker config.json: expected {"auths": {"host": {"auth": "<base64 of user:password>"}}}`)
+		})
+	}
+}

@@ -1,8 +1,3 @@
-// Package yamledit locates values in YAML files with go.yaml.in/yaml/v3 nodes
-// and edits them by splicing the bytes of the original file. A document is
-// never re-encoded, so every byte outside an edited value stays as it was:
-// comments, key order, quoting, indentation, document separators, line
-// endings and byte-order mark.
 package yamledit
 
 import (

@@ -100,8 +100,32 @@ func IsKustomization(filename string) bool {
 // same reference at several places it is reported once, with the other
 // places in Aliased: its scalars are those of the anchor, edited once.
 func (f *File) FindImages(opts FindOptions) []Image {
-	var work, kust, helm, marked []Image
-	var workRefs, kustRefs, helmRefs, markedRefs [][]*Scalar
+	places := f.walkImagePlaces()
+	set := imageSet{byStart: map[int][]placed{}}
+	set.addAll(places.workloads)
+	set.addAll(places.kustomize)
+	set.addAll(places.helm)
+	set.addAll(f.valuePathImages(opts.ValuePaths))
+	set.addSetters(places.setters)
+	return set.images
+}
+
+// candidate is an image reference found at one place, with the scalars
+// that hold its parts (nil for a part the place does not set).
+type candidate struct {
+	img     Image
+	scalars []*Scalar
+}
+
+// imagePlaces is what one walk of a file finds, by kind of place.
+type imagePlaces struct {
+	workloads, kustomize, helm, setters []candidate
+}
+
+// walkImagePlaces walks every document once, collecting workload images,
+// kustomize entries, Helm pairs and values marked by a setter comment.
+func (f *File) walkImagePlaces() imagePlaces {
+	var p imagePlaces
 	withSetters := bytes.Contains(f.data, []byte("$imagepolicy"))
 	for i := range f.docs {
 		d := &f.docs[i]
@@ -109,79 +133,76 @@ func (f *File) FindImages(opts FindOptions) []Image {
 		f.walk(d, func(n *yaml.Node, at *place) {
 			switch n.Kind {
 			case yaml.ScalarNode:
-				var s *Scalar
-				if isWorkloadImage(at.path) {
-					s = f.scalarAt(n, at)
-					if r, err := imageref.Parse(s.Value); err == nil {
-						work = append(work, Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: s.Path, Source: SourceWorkload,
-							Repository: r.Name, Tag: r.Tag, Digest: r.Digest, Ref: s})
-						workRefs = append(workRefs, []*Scalar{s})
-					}
-				}
-				if !withSetters {
-					return
-				}
-				if s == nil {
-					if _, end, ok := f.spanAt(n, at); !ok || parseSetter(f.comment(end)) == nil {
-						return
-					}
-					s = f.scalarAt(n, at)
-				}
-				if img, ok := setterImage(f.name, d, s); ok {
-					marked = append(marked, img)
-					markedRefs = append(markedRefs, []*Scalar{s})
-				}
+				f.scalarPlaces(&p, d, n, at, withSetters)
 			case yaml.MappingNode:
-				if kbase != nil && isItemOf(at.path, kbase) {
-					if img, ok := f.kustomizeEntry(n, at); ok {
-						kust = append(kust, img)
-						kustRefs = append(kustRefs, []*Scalar{img.NameScalar, img.RepositoryScalar, img.TagScalar, img.DigestScalar})
-					}
-				}
-				if !IsKustomization(f.name) {
-					if img, ok := f.helmPair(n, at); ok {
-						helm = append(helm, img)
-						helmRefs = append(helmRefs, []*Scalar{img.RepositoryScalar, img.TagScalar, img.DigestScalar})
-					}
-				}
+				f.mappingPlaces(&p, kbase, n, at)
 			}
 		})
 	}
+	return p
+}
 
-	var out []Image
-	found := imageSet{}
-	for i := range work {
-		found.add(&out, work[i], workRefs[i])
+// scalarPlaces adds scalar n to p when it is a container's image, and when
+// a setter comment marks it.
+func (f *File) scalarPlaces(p *imagePlaces, d *Document, n *yaml.Node, at *place, withSetters bool) {
+	var s *Scalar
+	if isWorkloadImage(at.path) {
+		s = f.scalarAt(n, at)
+		if r, err := imageref.Parse(s.Value); err == nil {
+			p.workloads = append(p.workloads, candidate{Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: s.Path, Source: SourceWorkload,
+				Repository: r.Name, Tag: r.Tag, Digest: r.Digest, Ref: s}, []*Scalar{s}})
+		}
 	}
-	for i := range kust {
-		found.add(&out, kust[i], kustRefs[i])
+	if !withSetters {
+		return
 	}
-	for i := range helm {
-		found.add(&out, helm[i], helmRefs[i])
+	if s == nil {
+		if _, end, ok := f.spanAt(n, at); !ok || parseSetter(f.comment(end)) == nil {
+			return
+		}
+		s = f.scalarAt(n, at)
 	}
-	for _, vp := range opts.ValuePaths {
+	if img, ok := setterImage(f.name, d, s); ok {
+		p.setters = append(p.setters, candidate{img, []*Scalar{s}})
+	}
+}
+
+// mappingPlaces adds mapping m to p when it is an entry of the document's
+// kustomize images list (kbase), and when it is a Helm repository/tag pair
+// (outside kustomizations).
+func (f *File) mappingPlaces(p *imagePlaces, kbase Path, m *yaml.Node, at *place) {
+	if kbase != nil && isItemOf(at.path, kbase) {
+		if img, ok := f.kustomizeEntry(m, at); ok {
+			p.kustomize = append(p.kustomize, candidate{img, []*Scalar{img.NameScalar, img.RepositoryScalar, img.TagScalar, img.DigestScalar}})
+		}
+	}
+	if !IsKustomization(f.name) {
+		if img, ok := f.helmPair(m, at); ok {
+			p.helm = append(p.helm, candidate{img, []*Scalar{img.RepositoryScalar, img.TagScalar, img.DigestScalar}})
+		}
+	}
+}
+
+// valuePathImages reads the images at the user's value paths, path by
+// path, document by document.
+func (f *File) valuePathImages(vps []ValuePath) []candidate {
+	var out []candidate
+	for _, vp := range vps {
 		for i := range f.docs {
-			if img, refs, ok := f.valuePathImage(&f.docs[i], vp); ok {
-				found.add(&out, img, refs)
+			if c, ok := f.valuePathImage(&f.docs[i], vp); ok {
+				out = append(out, c)
 			}
 		}
-	}
-	// Setter comments: attach to what was found, or report alone.
-	for i, img := range marked {
-		s := markedRefs[i][0]
-		if j, ok := found.at(s); ok {
-			if out[j].Setter == nil {
-				out[j].Setter = img.Setter
-			}
-			continue
-		}
-		found.add(&out, img, markedRefs[i])
 	}
 	return out
 }
 
-// imageSet indexes the images found by the bytes of their scalars.
-type imageSet map[int][]placed
+// imageSet is the images found so far, indexed by the bytes of their
+// scalars.
+type imageSet struct {
+	images  []Image
+	byStart map[int][]placed
+}
 
 // placed is a scalar of image img at path.
 type placed struct {
@@ -190,8 +211,8 @@ type placed struct {
 }
 
 // at returns the image holding scalar s at its place.
-func (set imageSet) at(s *Scalar) (int, bool) {
-	for _, p := range set[s.Start] {
+func (set *imageSet) at(s *Scalar) (int, bool) {
+	for _, p := range set.byStart[s.Start] {
 		if p.path == s.Path {
 			return p.img, true
 		}
@@ -199,15 +220,22 @@ func (set imageSet) at(s *Scalar) (int, bool) {
 	return 0, false
 }
 
-// add appends img to out unless one of its scalars was found at the same
-// place already (by an earlier kind of place). When img's scalars are
+// addAll adds each candidate, in order.
+func (set *imageSet) addAll(cs []candidate) {
+	for _, c := range cs {
+		set.add(c)
+	}
+}
+
+// add appends c's image unless one of its scalars was found at the same
+// place already (by an earlier kind of place). When its scalars are
 // exactly those of an image found before, shown at another place through
-// an alias, img is that same reference again: its place is added to that
+// an alias, it is that same reference again: its place is added to that
 // image's Aliased.
-func (set imageSet) add(out *[]Image, img Image, scalars []*Scalar) {
+func (set *imageSet) add(c candidate) {
 	var editable []*Scalar
-	var same []int // images holding every scalar of img so far
-	for _, s := range scalars {
+	var same []int // images holding every scalar of c so far
+	for _, s := range c.scalars {
 		if s == nil || !s.Editable() {
 			continue
 		}
@@ -215,7 +243,7 @@ func (set imageSet) add(out *[]Image, img Image, scalars []*Scalar) {
 			return
 		}
 		var holders []int
-		for _, p := range set[s.Start] {
+		for _, p := range set.byStart[s.Start] {
 			if len(editable) == 0 || slices.Contains(same, p.img) {
 				holders = append(holders, p.img)
 			}
@@ -224,15 +252,29 @@ func (set imageSet) add(out *[]Image, img Image, scalars []*Scalar) {
 		editable = append(editable, s)
 	}
 	for _, j := range same {
-		if len(editableScalars((*out)[j])) == len(editable) {
-			(*out)[j].Aliased = append((*out)[j].Aliased, Use{Doc: img.Doc, Path: img.Path, Alias: editable[0].Via})
+		if len(editableScalars(set.images[j])) == len(editable) {
+			set.images[j].Aliased = append(set.images[j].Aliased, Use{Doc: c.img.Doc, Path: c.img.Path, Alias: editable[0].Via})
 			return
 		}
 	}
 	for _, s := range editable {
-		set[s.Start] = append(set[s.Start], placed{img: len(*out), path: s.Path})
+		set.byStart[s.Start] = append(set.byStart[s.Start], placed{img: len(set.images), path: s.Path})
 	}
-	*out = append(*out, img)
+	set.images = append(set.images, c.img)
+}
+
+// addSetters attaches each value marked by a setter comment to the image
+// found holding it (keeping a marker it already has), or adds it alone.
+func (set *imageSet) addSetters(cs []candidate) {
+	for _, c := range cs {
+		if j, ok := set.at(c.scalars[0]); ok {
+			if set.images[j].Setter == nil {
+				set.images[j].Setter = c.img.Setter
+			}
+			continue
+		}
+		set.add(c)
+	}
 }
 
 func editableScalars(img Image) []*Scalar {
@@ -337,7 +379,7 @@ func (f *File) helmPair(m *yaml.Node, at *place) (Image, bool) {
 }
 
 // valuePathImage reads the image at a user-given value path of document d.
-func (f *File) valuePathImage(d *Document, vp ValuePath) (Image, []*Scalar, bool) {
+func (f *File) valuePathImage(d *Document, vp ValuePath) (candidate, bool) {
 	at := func(path string) *Scalar {
 		if path == "" {
 			return nil
@@ -354,16 +396,16 @@ func (f *File) valuePathImage(d *Document, vp ValuePath) (Image, []*Scalar, bool
 	}
 	repo := at(vp.Repository)
 	if repo == nil {
-		return Image{}, nil, false
+		return candidate{}, false
 	}
 	img := Image{File: f.name, Doc: d.Index, Kind: d.Kind, Path: repo.Path, Source: SourceValuePath}
 	if vp.Tag == "" && vp.Digest == "" {
 		r, err := imageref.Parse(repo.Value)
 		if err != nil {
-			return Image{}, nil, false
+			return candidate{}, false
 		}
 		img.Repository, img.Tag, img.Digest, img.Ref = r.Name, r.Tag, r.Digest, repo
-		return img, []*Scalar{repo}, true
+		return candidate{img, []*Scalar{repo}}, true
 	}
 	img.Repository, img.RepositoryScalar = repo.Value, repo
 	if t := at(vp.Tag); t != nil {
@@ -372,7 +414,7 @@ func (f *File) valuePathImage(d *Document, vp ValuePath) (Image, []*Scalar, bool
 	if dg := at(vp.Digest); dg != nil {
 		img.Digest, img.DigestScalar = dg.Value, dg
 	}
-	return img, []*Scalar{repo, img.TagScalar, img.DigestScalar}, true
+	return candidate{img, []*Scalar{repo, img.TagScalar, img.DigestScalar}}, true
 }
 
 // setterImage reads a value marked by a Flux setter comment.
