@@ -22,60 +22,6 @@ import (
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
 )
 
-// AgentParams are the put params of modes flux and argocd.
-type AgentParams struct {
-	// Revision is the commit (or OCI digest) to wait for.
-	Revision string `json:"revision"`
-	// RevisionFile holds it, e.g. a manifest get's .git/ref.
-	RevisionFile string            `json:"revision_file"`
-	Timeout      resource.Duration `json:"timeout"`
-	// Sync (argocd) starts a sync operation to the revision, for
-	// Applications without automated sync; Prune prunes in that sync.
-	Sync  bool `json:"sync"`
-	Prune bool `json:"prune"`
-	// VerifyImages checks, once the agent reports the revision applied and
-	// healthy, that the pods of the workloads it manages run the digests
-	// their pod templates pin (verify.go).
-	VerifyImages bool `json:"verify_images"`
-}
-
-func parseAgentParams(in resource.Input, mode string) (*AgentParams, error) {
-	var p AgentParams
-	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
-		return nil, err
-	}
-	var errs []error
-	switch {
-	case p.Revision == "" && p.RevisionFile == "":
-		errs = append(errs, resource.ConfigErrorf("params.revision or params.revision_file is required for mode %s: the commit to wait for (a manifest get's .git/ref)", mode))
-	case p.Revision != "" && p.RevisionFile != "":
-		errs = append(errs, resource.ConfigErrorf("params.revision and params.revision_file exclude each other"))
-	}
-	if mode != ModeArgoCD && (p.Sync || p.Prune) {
-		errs = append(errs, resource.ConfigErrorf("params.sync and params.prune belong to mode argocd"))
-	}
-	if p.Prune && !p.Sync {
-		errs = append(errs, resource.ConfigErrorf("params.prune applies to the sync params.sync starts: set sync: true"))
-	}
-	if p.Timeout < 0 {
-		errs = append(errs, resource.ConfigErrorf("params.timeout must be positive"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if p.RevisionFile != "" {
-		rev, err := in.ReadParamFile("params.revision_file", p.RevisionFile)
-		if err != nil {
-			return nil, err
-		}
-		if rev == "" {
-			return nil, resource.ConfigErrorf("params.revision_file %s is empty", p.RevisionFile)
-		}
-		p.Revision = rev
-	}
-	return &p, nil
-}
-
 // revisionID is the commit SHA or digest inside a revision as the agents
 // write it: "main@sha1:<sha>", "sha1:<sha>", "v1@sha256:<digest>", or bare.
 func revisionID(rev string) string {
@@ -145,7 +91,8 @@ func (a agent) get(ctx context.Context, c *kube.Client, src *Source) (*unstructu
 	return obj, ri, what, nil
 }
 
-func (a agent) check(ctx context.Context, in resource.Input, src *Source, c *kube.Client) ([]Version, error) {
+func (a agent) check(ctx context.Context, in resource.Input, req checkRequest, c *kube.Client) ([]Version, error) {
+	src := req.Source
 	obj, _, what, err := a.get(ctx, c, src)
 	if err != nil {
 		return nil, err
@@ -158,19 +105,6 @@ func (a agent) check(ctx context.Context, in resource.Input, src *Source, c *kub
 	return liveVersions(rev), nil
 }
 
-// requestedRevision is the revision get is asked for: a version check
-// emitted.
-func requestedRevision(in resource.Input) (string, error) {
-	var v Version
-	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
-		return "", err
-	}
-	if v.Revision == "" {
-		return "", resource.ConfigErrorf("version.revision is required: get runs on a version that check emitted")
-	}
-	return v.Revision, nil
-}
-
 // liveVersions is check's answer when the agent reports rev applied: none
 // before the agent applied anything.
 func liveVersions(rev string) []Version {
@@ -180,11 +114,8 @@ func liveVersions(rev string) []Version {
 	return []Version{{Revision: rev}}
 }
 
-func (a agent) in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	want, err := requestedRevision(in)
-	if err != nil {
-		return resource.Response{}, err
-	}
+func (a agent) in(ctx context.Context, in resource.Input, req inRequest, c *kube.Client) (resource.Response, error) {
+	src, want := req.Source, req.Version.Revision
 	obj, err := a.wait(ctx, in, src, c, want, nil)
 	if err != nil {
 		return resource.Response{}, a.withFollowers(c, src, err)
@@ -196,14 +127,8 @@ func (a agent) in(ctx context.Context, in resource.Input, src *Source, c *kube.C
 	return respond(in, a.kind.live(obj), append([]*unstructured.Unstructured{obj}, followers...), want)
 }
 
-func (a agent) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	p, err := parseAgentParams(in, src.Mode)
-	if err != nil {
-		return resource.Response{}, err
-	}
-	timeout := p.Timeout.Or(src.Timeout.Or(DefaultTimeout))
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+func (a agent) out(ctx context.Context, in resource.Input, req outRequest, c *kube.Client) (resource.Response, error) {
+	src, p := req.Source, req.Agent
 	obj, err := a.wait(ctx, in, src, c, p.Revision, p)
 	if err != nil {
 		return resource.Response{}, a.withFollowers(c, src, err)
@@ -214,7 +139,7 @@ func (a agent) out(ctx context.Context, in resource.Input, src *Source, c *kube.
 	}
 	objs := append([]*unstructured.Unstructured{obj}, followers...)
 	if p.VerifyImages {
-		if err := verifyManaged(ctx, in, c, objs, a.kind.managed, p.Revision, timeout); err != nil {
+		if err := verifyManaged(ctx, in, c, objs, a.kind.managed, p.Revision, req.timeout()); err != nil {
 			return resource.Response{}, err
 		}
 	}

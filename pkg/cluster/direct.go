@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,194 +23,244 @@ import (
 // direct applies manifests itself and waits for them.
 type direct struct{}
 
-func (direct) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	p, _ := parseOutParams(in) // validated by open
-	timeout := p.Timeout.Or(src.Timeout.Or(DefaultTimeout))
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	began := time.Now()
-
-	var revision string
-	if p.RevisionFile != "" {
-		var err error
-		if revision, err = in.ReadParamFile("params.revision_file", p.RevisionFile); err != nil {
+// out is a list of named steps: build the set from params.path, dry-run it
+// on the server (dry_run: answer with the plan), remember what to prune and
+// roll back to, apply CRDs and Namespaces first, then the rest, restart,
+// wait (rolling back on failure), prune.
+func (direct) out(ctx context.Context, in resource.Input, req outRequest, c *kube.Client) (resource.Response, error) {
+	s := &put{in: in, c: c, p: req.Params, timeout: req.timeout(), began: time.Now()}
+	if err := s.build(); err != nil {
+		return resource.Response{}, err
+	}
+	if err := s.dryRun(ctx); err != nil {
+		return resource.Response{}, err
+	}
+	if s.p.DryRun {
+		return s.plan(ctx)
+	}
+	for _, step := range []func(context.Context) error{s.remember, s.applyFirst, s.apply, s.restart, s.wait, s.prune} {
+		if err := step(ctx); err != nil {
 			return resource.Response{}, err
 		}
 	}
-	name, err := resource.ParamPath("params.path", p.Path)
-	if err != nil {
-		return resource.Response{}, err
+	return s.response(), nil
+}
+
+// put is one put in mode direct: its request and client, and what each
+// step of out records for the steps after it.
+type put struct {
+	in      resource.Input
+	c       *kube.Client
+	p       *OutParams
+	timeout time.Duration
+	began   time.Time
+
+	revision    string
+	setID       string
+	objs        []*unstructured.Unstructured // the set, stamped
+	first, rest []*unstructured.Unstructured // CRDs and Namespaces; the others
+	// dry holds each object's server-side dry run; deferred, the objects
+	// that cannot be dry-run before first is applied.
+	dry         map[*unstructured.Unstructured]*unstructured.Unstructured
+	deferred    []*unstructured.Unstructured
+	inv         kube.Inventory
+	previousSet []kube.ObjRef                // what the set applied last, for prune
+	previous    []*unstructured.Unstructured // the workloads' live state, for rollback
+	applied     []kube.Result
+	restarted   []string
+	pruned      []string
+}
+
+// build reads params.path (and params.revision_file) into the set: its
+// Secrets' values registered with the redactor, normalized, stamped with
+// the set and the revision.
+func (s *put) build() error {
+	if s.p.RevisionFile != "" {
+		var err error
+		if s.revision, err = s.in.ReadParamFile("params.revision_file", s.p.RevisionFile); err != nil {
+			return err
+		}
 	}
-	root, err := in.OpenBuildDir()
+	name, err := resource.ParamPath("params.path", s.p.Path)
 	if err != nil {
-		return resource.Response{}, err
+		return err
+	}
+	root, err := s.in.OpenBuildDir()
+	if err != nil {
+		return err
 	}
 	objs, err := kube.Load(root, name)
 	root.Close()
 	if err != nil {
-		return resource.Response{}, resource.ParamError("params.path", p.Path, err)
+		return resource.ParamError("params.path", s.p.Path, err)
 	}
 	if len(objs) == 0 {
-		return resource.Response{}, resource.ConfigErrorf("params.path %s holds no Kubernetes objects", p.Path)
+		return resource.ConfigErrorf("params.path %s holds no Kubernetes objects", s.p.Path)
 	}
 	// The client never prints a Secret's values (kube/mask.go); should
 	// anything else quote one, the log's redactor hides it too.
 	for _, o := range objs {
-		in.Secrets.Add(kube.SecretValues(o)...)
+		s.in.Secrets.Add(kube.SecretValues(o)...)
 	}
-	if err := c.Normalize(objs); err != nil {
-		return resource.Response{}, fmt.Errorf("nothing applied: %w", err)
+	if err := s.c.Normalize(objs); err != nil {
+		return fmt.Errorf("nothing applied: %w", err)
 	}
-	if revision == "" {
-		revision = setHash(objs)
+	if s.revision == "" {
+		s.revision = setHash(objs)
 	}
-	setID := kube.SetID(c.Host(), c.Namespace(), filepath.ToSlash(filepath.Clean(p.Path)))
+	s.setID = kube.SetID(s.c.Host(), s.c.Namespace(), filepath.ToSlash(filepath.Clean(s.p.Path)))
 	for _, o := range objs {
-		kube.Stamp(o, kube.Provenance{SetID: setID, Revision: revision, BuildURL: in.Env.BuildURL()})
+		kube.Stamp(o, kube.Provenance{SetID: s.setID, Revision: s.revision, BuildURL: s.in.Env.BuildURL()})
 	}
-	first, rest := kube.Phases(objs)
-	in.Logf("%d objects from %s for %s (namespace %s), revision %s", len(objs), p.Path, c.Host(), c.Namespace(), revision)
+	s.objs = objs
+	s.first, s.rest = kube.Phases(objs)
+	s.in.Logf("%d objects from %s for %s (namespace %s), revision %s", len(objs), s.p.Path, s.c.Host(), s.c.Namespace(), s.revision)
+	return nil
+}
 
-	dry, deferred, err := c.Validate(ctx, objs, first)
+// dryRun validates every object with a server-side dry run: nothing is
+// applied when one fails.
+func (s *put) dryRun(ctx context.Context) error {
+	var err error
+	if s.dry, s.deferred, err = s.c.Validate(ctx, s.objs, s.first); err != nil {
+		return fmt.Errorf("server-side dry run failed, nothing applied:\n%w", err)
+	}
+	return nil
+}
+
+// plan is the answer of dry_run: what apply would change.
+func (s *put) plan(ctx context.Context) (resource.Response, error) {
+	plan, err := s.c.Plan(ctx, s.objs, s.dry)
 	if err != nil {
-		return resource.Response{}, fmt.Errorf("server-side dry run failed, nothing applied:\n%w", err)
+		return resource.Response{}, fmt.Errorf("dry run: %w", err)
 	}
-	meta := resource.Metadata{}
-	meta.Add("revision", revision)
-	meta.Add("objects", fmt.Sprint(len(objs)))
-	meta.Add("images", strings.Join(setImages(objs), ","))
-	meta.AddBuild(in.Env)
+	logResults(s.in, plan, "would be ")
+	meta := s.metadata()
+	meta.Add("dry_run", "true")
+	return resource.Response{Version: Version{s.revision}, Metadata: meta}, nil
+}
 
-	if p.DryRun {
-		plan, err := c.Plan(ctx, objs, dry)
+// remember reads what the set applied last (prune deletes what it no
+// longer has) and, with rollback_on_failure, the live state of its
+// workloads to roll back to.
+func (s *put) remember(ctx context.Context) error {
+	s.inv = s.c.Inventory(s.setID)
+	var err error
+	if s.previousSet, err = s.inv.Read(ctx); err != nil && s.p.Prune {
+		return fmt.Errorf("prune needs the record of the last apply: %w", err)
+	}
+	if !s.p.RollbackOnFailure {
+		return nil
+	}
+	for _, o := range s.rest {
+		if !kube.IsWorkload(o) {
+			continue
+		}
+		prev, err := s.c.Previous(ctx, o)
 		if err != nil {
-			return resource.Response{}, fmt.Errorf("dry run: %w", err)
+			return fmt.Errorf("record the state to roll back to: %w", err)
 		}
-		logResults(in, plan, "would be ")
-		meta.Add("dry_run", "true")
-		return resource.Response{Version: Version{revision}, Metadata: meta}, nil
+		if prev != nil {
+			s.previous = append(s.previous, prev)
+		}
 	}
+	return nil
+}
 
-	inv := c.Inventory(setID)
-	previousSet, err := inv.Read(ctx)
-	if err != nil && p.Prune {
-		return resource.Response{}, fmt.Errorf("prune needs the record of the last apply: %w", err)
+// applyFirst applies the CRDs and Namespaces and waits for them, then
+// dry-runs the objects that needed them.
+func (s *put) applyFirst(ctx context.Context) error {
+	if len(s.first) == 0 {
+		return nil
 	}
-	var previous []*unstructured.Unstructured
-	if p.RollbackOnFailure {
-		for _, o := range rest {
-			if !kube.IsWorkload(o) {
-				continue
-			}
-			prev, err := c.Previous(ctx, o)
-			if err != nil {
-				return resource.Response{}, fmt.Errorf("record the state to roll back to: %w", err)
-			}
-			if prev != nil {
-				previous = append(previous, prev)
-			}
-		}
+	res, err := s.c.ApplyAll(ctx, s.first, s.dry)
+	logResults(s.in, res, "")
+	if err != nil {
+		return fmt.Errorf("apply CRDs and Namespaces: %w", err)
 	}
+	s.applied = append(s.applied, res...)
+	if _, err := s.c.Wait(ctx, s.first, kube.WaitOptions{Selector: s.selector(), Timeout: s.timeout, Since: s.began, Quiet: true}); err != nil {
+		return fmt.Errorf("CRDs and Namespaces applied, the rest not: %w", err)
+	}
+	if len(s.deferred) == 0 {
+		return nil
+	}
+	more, _, err := s.c.Validate(ctx, s.deferred, nil)
+	if err != nil {
+		return fmt.Errorf("CRDs and Namespaces applied; server-side dry run of the rest failed, nothing else applied:\n%w", err)
+	}
+	maps.Copy(s.dry, more)
+	return nil
+}
 
-	var applied []kube.Result
-	if len(first) > 0 {
-		res, err := c.ApplyAll(ctx, first, dry)
-		logResults(in, res, "")
-		if err != nil {
-			return resource.Response{}, fmt.Errorf("apply CRDs and Namespaces: %w", err)
+// apply applies the rest and records the set in its inventory, which only
+// prune needs.
+func (s *put) apply(ctx context.Context) error {
+	res, err := s.c.ApplyAll(ctx, s.rest, s.dry)
+	logResults(s.in, res, "")
+	s.applied = append(s.applied, res...)
+	if werr := s.inv.Write(ctx, kube.Merge(s.previousSet, refs(s.objs))); werr != nil {
+		if s.p.Prune {
+			return werr
 		}
-		applied = append(applied, res...)
-		if _, err := c.Wait(ctx, first, kube.WaitOptions{Selector: kube.LabelSet + "=" + setID, Timeout: timeout, Since: began, Quiet: true}); err != nil {
-			return resource.Response{}, fmt.Errorf("CRDs and Namespaces applied, the rest not: %w", err)
-		}
-		if len(deferred) > 0 {
-			more, _, err := c.Validate(ctx, deferred, nil)
-			if err != nil {
-				return resource.Response{}, fmt.Errorf("CRDs and Namespaces applied; server-side dry run of the rest failed, nothing else applied:\n%w", err)
-			}
-			for k, v := range more {
-				dry[k] = v
-			}
-		}
-	}
-	res, err := c.ApplyAll(ctx, rest, dry)
-	logResults(in, res, "")
-	applied = append(applied, res...)
-	if werr := inv.Write(ctx, kube.Merge(previousSet, refs(objs))); werr != nil {
-		if p.Prune {
-			return resource.Response{}, werr
-		}
-		in.Logf("warning: %v (only prune needs it)", werr)
+		s.in.Logf("warning: %v (only prune needs it)", werr)
 	}
 	if err != nil {
-		return resource.Response{}, fmt.Errorf("apply: %w", err)
+		return fmt.Errorf("apply: %w", err)
 	}
+	return nil
+}
 
-	var restarted []string
-	if p.Restart.any() {
-		now := time.Now()
-		for _, o := range rest {
-			if !kube.IsWorkload(o) || !p.Restart.selects(o, c.Namespace()) {
-				continue
-			}
-			if err := c.Restart(ctx, o, now); err != nil {
-				return resource.Response{}, fmt.Errorf("restart: %w", err)
-			}
-			restarted = append(restarted, kube.Ref(o))
-			in.Logf("%s: restart requested (%s=%s)", kube.Ref(o), kube.AnnotationRestartedAt, now.UTC().Format(time.RFC3339))
-		}
-		if len(restarted) == 0 {
-			return resource.Response{}, resource.ConfigErrorf("params.restart selects no Deployment, StatefulSet or DaemonSet of the set")
-		}
+// restart requests a rollout of the workloads params.restart selects.
+func (s *put) restart(ctx context.Context) error {
+	if !s.p.Restart.any() {
+		return nil
 	}
-	meta.Add("restarted", strings.Join(restarted, ","))
+	now := time.Now()
+	for _, o := range s.rest {
+		if !kube.IsWorkload(o) || !s.p.Restart.selects(o, s.c.Namespace()) {
+			continue
+		}
+		if err := s.c.Restart(ctx, o, now); err != nil {
+			return fmt.Errorf("restart: %w", err)
+		}
+		s.restarted = append(s.restarted, kube.Ref(o))
+		s.in.Logf("%s: restart requested (%s=%s)", kube.Ref(o), kube.AnnotationRestartedAt, now.UTC().Format(time.RFC3339))
+	}
+	if len(s.restarted) == 0 {
+		return resource.ConfigErrorf("params.restart selects no Deployment, StatefulSet or DaemonSet of the set")
+	}
+	return nil
+}
 
-	if p.wait() {
-		in.Logf("waiting up to %s for %d objects to be ready", timeout, len(objs))
-		_, err := c.Wait(ctx, objs, kube.WaitOptions{Selector: kube.LabelSet + "=" + setID, Timeout: timeout, Since: began, VerifyImages: p.VerifyImages})
-		if err != nil {
-			if p.RollbackOnFailure {
-				return resource.Response{}, rollback(in, c, previous, timeout, began, err)
-			}
-			return resource.Response{}, err
-		}
-		in.Logf("all %d objects ready after %s", len(objs), time.Since(began).Round(time.Millisecond))
+// wait waits for the set to be ready, and with rollback_on_failure rolls
+// the workloads back when it is not.
+func (s *put) wait(ctx context.Context) error {
+	if !s.p.wait() {
+		return nil
 	}
-
-	if p.Prune {
-		deleted, err := c.Prune(ctx, setID, previousSet, objs)
-		for _, d := range deleted {
-			in.Logf("%s pruned", d)
+	s.in.Logf("waiting up to %s for %d objects to be ready", s.timeout, len(s.objs))
+	if _, err := s.c.Wait(ctx, s.objs, kube.WaitOptions{Selector: s.selector(), Timeout: s.timeout, Since: s.began, VerifyImages: s.p.VerifyImages}); err != nil {
+		if s.p.RollbackOnFailure {
+			return s.rollback(err)
 		}
-		if err != nil {
-			return resource.Response{}, fmt.Errorf("prune: %w", err)
-		}
-		if err := inv.Write(ctx, refs(objs)); err != nil {
-			return resource.Response{}, err
-		}
-		meta.Add("pruned", strings.Join(deleted, ","))
+		return err
 	}
-	changed := 0
-	for _, r := range applied {
-		if r.Change != kube.Unchanged {
-			changed++
-		}
-	}
-	meta.Add("changed", fmt.Sprint(changed))
-	return resource.Response{Version: Version{revision}, Metadata: meta}, nil
+	s.in.Logf("all %d objects ready after %s", len(s.objs), time.Since(s.began).Round(time.Millisecond))
+	return nil
 }
 
 // rollback re-applies the workloads' previous state after a failed rollout,
 // waits for it, and returns the failure saying what was rolled back.
-func rollback(in resource.Input, c *kube.Client, previous []*unstructured.Unstructured, timeout time.Duration, began time.Time, cause error) error {
-	if len(previous) == 0 {
+func (s *put) rollback(cause error) error {
+	if len(s.previous) == 0 {
 		return fmt.Errorf("%w\nrollback_on_failure: nothing to roll back to (the workloads are new)", cause)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	var names []string
-	for _, prev := range previous {
-		if _, err := c.ApplyOne(ctx, prev, false); err != nil {
+	for _, prev := range s.previous {
+		if _, err := s.c.ApplyOne(ctx, prev, false); err != nil {
 			return fmt.Errorf("%w\nrollback failed: %v", cause, err)
 		}
 		desc := kube.Ref(prev)
@@ -220,12 +271,61 @@ func rollback(in resource.Input, c *kube.Client, previous []*unstructured.Unstru
 			desc += " (revision " + rev + ")"
 		}
 		names = append(names, desc)
-		in.Logf("rolling back %s", desc)
+		s.in.Logf("rolling back %s", desc)
 	}
-	if _, err := c.Wait(ctx, previous, kube.WaitOptions{Timeout: timeout, Since: began}); err != nil {
+	if _, err := s.c.Wait(ctx, s.previous, kube.WaitOptions{Timeout: s.timeout, Since: s.began}); err != nil {
 		return fmt.Errorf("%w\nrolled back %s, but the rollback did not become ready: %v", cause, strings.Join(names, "; "), err)
 	}
 	return fmt.Errorf("%w\nrolled back %s: it is ready again", cause, strings.Join(names, "; "))
+}
+
+// prune deletes what the set applied before and no longer has, and
+// records the set as it is now.
+func (s *put) prune(ctx context.Context) error {
+	if !s.p.Prune {
+		return nil
+	}
+	deleted, err := s.c.Prune(ctx, s.setID, s.previousSet, s.objs)
+	for _, d := range deleted {
+		s.in.Logf("%s pruned", d)
+	}
+	if err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	if err := s.inv.Write(ctx, refs(s.objs)); err != nil {
+		return err
+	}
+	s.pruned = deleted
+	return nil
+}
+
+// selector selects the objects of the set: one watch per kind and
+// namespace while waiting.
+func (s *put) selector() string { return kube.LabelSet + "=" + s.setID }
+
+// metadata describes the set.
+func (s *put) metadata() resource.Metadata {
+	meta := resource.Metadata{}
+	meta.Add("revision", s.revision)
+	meta.Add("objects", fmt.Sprint(len(s.objs)))
+	meta.Add("images", strings.Join(setImages(s.objs), ","))
+	meta.AddBuild(s.in.Env)
+	return meta
+}
+
+// response is put's answer once every step is done.
+func (s *put) response() resource.Response {
+	meta := s.metadata()
+	meta.Add("restarted", strings.Join(s.restarted, ","))
+	meta.Add("pruned", strings.Join(s.pruned, ","))
+	changed := 0
+	for _, r := range s.applied {
+		if r.Change != kube.Unchanged {
+			changed++
+		}
+	}
+	meta.Add("changed", fmt.Sprint(changed))
+	return resource.Response{Version: Version{s.revision}, Metadata: meta}
 }
 
 func (r Restart) selects(o *unstructured.Unstructured, defNS string) bool {
@@ -303,9 +403,6 @@ func setImages(objs []*unstructured.Unstructured) []string {
 
 // selected resolves source.resources to object references.
 func selected(src *Source, c *kube.Client) ([]*unstructured.Unstructured, error) {
-	if len(src.selected) == 0 {
-		return nil, resource.ConfigErrorf("source.resources is required for check and get with mode direct: the workloads to report, e.g. [deployment/web]")
-	}
 	var out []*unstructured.Unstructured
 	var errs []error
 	for _, s := range src.selected {
@@ -352,8 +449,8 @@ func liveImages(ctx context.Context, c *kube.Client, sel []*unstructured.Unstruc
 	return strings.Join(parts, ","), lives, nil
 }
 
-func (direct) check(ctx context.Context, in resource.Input, src *Source, c *kube.Client) ([]Version, error) {
-	sel, err := selected(src, c)
+func (direct) check(ctx context.Context, in resource.Input, req checkRequest, c *kube.Client) ([]Version, error) {
+	sel, err := selected(req.Source, c)
 	if err != nil {
 		return nil, err
 	}
@@ -375,16 +472,13 @@ type objectStatus struct {
 	Conditions []kube.Condition `json:"conditions,omitempty"`
 }
 
-func (direct) in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	var want Version
-	if err := resource.DecodeStrict(in.Request.Version, &want, "version"); err != nil {
-		return resource.Response{}, err
-	}
-	sel, err := selected(src, c)
+func (direct) in(ctx context.Context, in resource.Input, req inRequest, c *kube.Client) (resource.Response, error) {
+	want := req.Version
+	sel, err := selected(req.Source, c)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	outcomes, err := c.Wait(ctx, sel, kube.WaitOptions{Timeout: src.Timeout.Or(DefaultTimeout), Since: time.Now()})
+	outcomes, err := c.Wait(ctx, sel, kube.WaitOptions{Timeout: req.Source.timeout(0), Since: time.Now()})
 	if err != nil {
 		return resource.Response{}, err
 	}

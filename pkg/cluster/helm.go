@@ -40,8 +40,8 @@ var (
 //	in:  out without the request.
 type helmAgent struct{}
 
-func (helmAgent) check(ctx context.Context, in resource.Input, src *Source, c *kube.Client) ([]Version, error) {
-	hr, err := getHelmRelease(ctx, c, src)
+func (helmAgent) check(ctx context.Context, in resource.Input, req checkRequest, c *kube.Client) ([]Version, error) {
+	hr, err := getHelmRelease(ctx, c, req.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -58,32 +58,23 @@ func (helmAgent) check(ctx context.Context, in resource.Input, src *Source, c *k
 	return liveVersions(rev), nil
 }
 
-func (h helmAgent) in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	want, err := requestedRevision(in)
-	if err != nil {
-		return resource.Response{}, err
-	}
-	hr, chart, err := h.wait(ctx, in, src, c, want, nil)
+func (h helmAgent) in(ctx context.Context, in resource.Input, req inRequest, c *kube.Client) (resource.Response, error) {
+	want := req.Version.Revision
+	hr, chart, err := h.wait(ctx, in, req.Source, c, want, nil)
 	if err != nil {
 		return resource.Response{}, err
 	}
 	return respond(in, str(chart, "status", "observedSourceArtifactRevision"), []*unstructured.Unstructured{hr, chart}, want)
 }
 
-func (h helmAgent) out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error) {
-	p, err := parseAgentParams(in, src.Mode)
-	if err != nil {
-		return resource.Response{}, err
-	}
-	timeout := p.Timeout.Or(src.Timeout.Or(DefaultTimeout))
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	hr, chart, err := h.wait(ctx, in, src, c, p.Revision, p)
+func (h helmAgent) out(ctx context.Context, in resource.Input, req outRequest, c *kube.Client) (resource.Response, error) {
+	p := req.Agent
+	hr, chart, err := h.wait(ctx, in, req.Source, c, p.Revision, p)
 	if err != nil {
 		return resource.Response{}, err
 	}
 	if p.VerifyImages {
-		if err := verifyManaged(ctx, in, c, []*unstructured.Unstructured{hr}, fluxInventory, p.Revision, timeout); err != nil {
+		if err := verifyManaged(ctx, in, c, []*unstructured.Unstructured{hr}, fluxInventory, p.Revision, req.timeout()); err != nil {
 			return resource.Response{}, err
 		}
 	}

@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"context"
-	"errors"
+	"time"
 
 	"github.com/gitops-resource/gitops-resource/pkg/kube"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
@@ -12,86 +12,66 @@ import (
 func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 
 // mode is one way of delivering: direct applies itself; flux and argocd
-// ask an in-cluster agent (agent.go). Each gets a validated source
-// and a connected client.
+// ask an in-cluster agent (agent.go). Each gets its verb's request, decoded
+// and validated (request.go), and a connected client.
 type mode interface {
-	check(ctx context.Context, in resource.Input, src *Source, c *kube.Client) ([]Version, error)
-	in(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error)
-	out(ctx context.Context, in resource.Input, src *Source, c *kube.Client) (resource.Response, error)
+	check(ctx context.Context, in resource.Input, req checkRequest, c *kube.Client) ([]Version, error)
+	in(ctx context.Context, in resource.Input, req inRequest, c *kube.Client) (resource.Response, error)
+	out(ctx context.Context, in resource.Input, req outRequest, c *kube.Client) (resource.Response, error)
 }
 
-// modes maps source.mode to its implementation.
-var modes = map[string]mode{
-	ModeDirect: direct{},
-	ModeFlux:   agent{flux{}},
-	ModeArgoCD: agent{argocd{}},
-}
-
-// open validates the source (and, through validate, the params) and
-// connects. Every config problem is reported at once, before any network I/O.
-func open(in resource.Input, validate func(mode string) error) (*Source, mode, *kube.Client, error) {
-	src, err := parseSource(in)
-	var perr error
-	if validate != nil {
-		m := ModeDirect
-		if src != nil {
-			m = src.Mode
-		}
-		perr = validate(m)
+// modeOf is the implementation of a valid source's mode.
+func modeOf(src *Source) mode {
+	switch {
+	case src.Mode == ModeDirect:
+		return direct{}
+	case src.Mode == ModeArgoCD:
+		return agent{argocd{}}
+	case src.Kustomization == "":
+		return helmAgent{} // mode flux with source.helmrelease alone
 	}
-	if err := errors.Join(err, perr); err != nil {
-		return nil, nil, nil, err
-	}
-	m, ok := modes[src.Mode]
-	if src.Mode == ModeFlux && src.Kustomization == "" {
-		m = helmAgent{} // source.helmrelease alone
-	}
-	if !ok {
-		return nil, nil, nil, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", src.Mode)
-	}
-	c, err := src.client(in.Log)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return src, m, c, nil
+	return agent{flux{}}
 }
 
 // Check reports the live state as a version: the images of
-// source.resources (mode direct).
+// source.resources (mode direct), the revision the agent applied (modes
+// flux and argocd).
 func Check(ctx context.Context, in resource.Input) ([]Version, error) {
-	src, m, c, err := open(in, nil)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, src.Timeout.Or(DefaultTimeout))
-	defer cancel()
-	return m.check(ctx, in, src, c)
+	return serve(ctx, in, parseCheckRequest, mode.check)
 }
 
-// In waits for source.resources to be ready and writes their state.
+// In waits for source.resources (or the agent's object) to be ready and
+// writes their state.
 func In(ctx context.Context, in resource.Input) (resource.Response, error) {
-	var params *InParams
-	src, m, c, err := open(in, func(string) (err error) { params, err = parseInParams(in); return err })
-	if err != nil {
-		return resource.Response{}, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, params.Timeout.Or(src.Timeout.Or(DefaultTimeout)))
-	defer cancel()
-	return m.in(ctx, in, src, c)
+	return serve(ctx, in, parseInRequest, mode.in)
 }
 
-// Out delivers the manifests of params.path and waits for them.
+// Out delivers the manifests of params.path and waits for them (mode
+// direct), or waits for the agent to apply params.revision.
 func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
-	src, m, c, err := open(in, func(mode string) error {
-		if mode == ModeFlux || mode == ModeArgoCD {
-			_, err := parseAgentParams(in, mode)
-			return err
-		}
-		_, err := parseOutParams(in)
-		return err
-	})
+	return serve(ctx, in, parseOutRequest, mode.out)
+}
+
+// request is what serve needs of a verb's request.
+type request interface {
+	source() *Source
+	timeout() time.Duration
+}
+
+// serve runs a verb: decode and validate its request (every config problem
+// at once, before any network I/O), connect as the source says for at most
+// the request's timeout, and hand both to the source's mode.
+func serve[R request, T any](ctx context.Context, in resource.Input, parse func(resource.Input) (R, error), verb func(mode, context.Context, resource.Input, R, *kube.Client) (T, error)) (T, error) {
+	var none T
+	req, err := parse(in)
 	if err != nil {
-		return resource.Response{}, err
+		return none, err
 	}
-	return m.out(ctx, in, src, c)
+	c, err := req.source().client(in.Log)
+	if err != nil {
+		return none, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, req.timeout())
+	defer cancel()
+	return verb(modeOf(req.source()), ctx, in, req, c)
 }

@@ -1,29 +1,3 @@
-// Package cluster is the kind "cluster": deliver manifests to a Kubernetes
-// cluster and wait until they run. Mode direct applies them itself
-// (server-side apply) and waits for the rollout; modes flux and argocd
-// (agent.go, siblings of direct behind the mode interface) hand over to the
-// in-cluster agent and wait until it reports that exact commit applied and
-// healthy.
-//
-// Source: kind, mode (direct | flux | argocd), kustomization and/or
-// helmrelease (flux), application (argocd), kubeconfig (inline YAML) or server + token
-// (+ certificate_authority), context, namespace, insecure_skip_tls_verify,
-// resources (check/get: ["deployment/web", "sts/prod/db"]), timeout (5m).
-//
-// put params (mode direct): path (file, dir, kustomization dir, .tar/.tgz),
-// prune, dry_run, wait (true), timeout, rollback_on_failure, restart (true
-// or a list of workloads), verify_images, revision_file.
-//
-// put, in order: load and validate every object with a server-side dry run
-// (nothing is applied when one fails); apply CRDs and Namespaces and wait
-// for them; apply the rest (field manager gitops-resource, forced), each
-// stamped with the set label and provenance annotations; record the set in
-// an inventory ConfigMap; restart; wait (watches; fail fast on broken new
-// pods and ProgressDeadlineExceeded; roll back on failure when asked);
-// prune what the set applied before and no longer has.
-//
-// check emits the live images of source.resources ("web=nginx:1.27"); get
-// waits for them and writes status.json and images.json.
 package cluster
 
 import (
@@ -182,9 +156,6 @@ func (s *Source) validate() error {
 	if s.InsecureSkipTLSVerify && s.CertificateAuthority != "" {
 		errs = append(errs, resource.ConfigErrorf("source.insecure_skip_tls_verify and source.certificate_authority contradict each other: keep one"))
 	}
-	if s.Timeout < 0 {
-		errs = append(errs, resource.ConfigErrorf("source.timeout must be positive"))
-	}
 	for i, r := range s.Resources {
 		sel, err := ParseSelector(r)
 		if err != nil {
@@ -269,9 +240,6 @@ func (p *OutParams) validate() error {
 	if p.Path == "" {
 		errs = append(errs, resource.ConfigErrorf("params.path is required for put to kind cluster (mode direct): a YAML file or a dir of manifests in the build dir"))
 	}
-	if p.Timeout < 0 {
-		errs = append(errs, resource.ConfigErrorf("params.timeout must be positive"))
-	}
 	if p.DryRun && (p.RollbackOnFailure || p.Restart.any() || p.Prune) {
 		errs = append(errs, resource.ConfigErrorf("params.dry_run changes nothing: it cannot be combined with prune, restart or rollback_on_failure"))
 	}
@@ -288,13 +256,141 @@ type InParams struct {
 	Timeout resource.Duration `json:"timeout"`
 }
 
-func parseInParams(in resource.Input) (*InParams, error) {
-	var p InParams
+// AgentParams are the put params of modes flux and argocd.
+type AgentParams struct {
+	// Revision is the commit (or OCI digest) to wait for.
+	Revision string `json:"revision"`
+	// RevisionFile holds it, e.g. a manifest get's .git/ref.
+	RevisionFile string            `json:"revision_file"`
+	Timeout      resource.Duration `json:"timeout"`
+	// Sync (argocd) starts a sync operation to the revision, for
+	// Applications without automated sync; Prune prunes in that sync.
+	Sync  bool `json:"sync"`
+	Prune bool `json:"prune"`
+	// VerifyImages checks, once the agent reports the revision applied and
+	// healthy, that the pods of the workloads it manages run the digests
+	// their pod templates pin (verify.go).
+	VerifyImages bool `json:"verify_images"`
+}
+
+// parseAgentParams decodes and validates the params of a put in mode flux
+// or argocd, and reads params.revision_file into Revision.
+func parseAgentParams(in resource.Input, mode string) (*AgentParams, error) {
+	var p AgentParams
 	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
 		return nil, err
 	}
-	if p.Timeout < 0 {
-		return nil, resource.ConfigErrorf("params.timeout must be positive")
+	var errs []error
+	switch {
+	case p.Revision == "" && p.RevisionFile == "":
+		errs = append(errs, resource.ConfigErrorf("params.revision or params.revision_file is required for mode %s: the commit to wait for (a manifest get's .git/ref)", mode))
+	case p.Revision != "" && p.RevisionFile != "":
+		errs = append(errs, resource.ConfigErrorf("params.revision and params.revision_file exclude each other"))
+	}
+	if mode != ModeArgoCD && (p.Sync || p.Prune) {
+		errs = append(errs, resource.ConfigErrorf("params.sync and params.prune belong to mode argocd"))
+	}
+	if p.Prune && !p.Sync {
+		errs = append(errs, resource.ConfigErrorf("params.prune applies to the sync params.sync starts: set sync: true"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if p.RevisionFile != "" {
+		rev, err := in.ReadParamFile("params.revision_file", p.RevisionFile)
+		if err != nil {
+			return nil, err
+		}
+		if rev == "" {
+			return nil, resource.ConfigErrorf("params.revision_file %s is empty", p.RevisionFile)
+		}
+		p.Revision = rev
 	}
 	return &p, nil
+}
+
+// The request of each verb, decoded and validated once (parseCheckRequest,
+// parseInRequest, parseOutRequest) with every config problem reported at
+// once before any network I/O, then passed down to the mode as it is.
+type (
+	checkRequest struct {
+		Source *Source
+	}
+	inRequest struct {
+		Source  *Source
+		Params  InParams
+		Version Version
+	}
+	// outRequest holds Params in mode direct, Agent in modes flux and
+	// argocd.
+	outRequest struct {
+		Source *Source
+		Params *OutParams
+		Agent  *AgentParams
+	}
+)
+
+func parseCheckRequest(in resource.Input) (checkRequest, error) {
+	src, err := parseSource(in)
+	return checkRequest{Source: src}, errors.Join(err, src.requireResources())
+}
+
+func parseInRequest(in resource.Input) (inRequest, error) {
+	var req inRequest
+	src, err := parseSource(in)
+	req.Source = src
+	errs := []error{err, resource.DecodeStrict(in.Request.Params, &req.Params, "params")}
+	if err := resource.DecodeStrict(in.Request.Version, &req.Version, "version"); err != nil {
+		errs = append(errs, err)
+	} else if req.Version.Revision == "" && src != nil && src.Mode != ModeDirect {
+		errs = append(errs, resource.ConfigErrorf("version.revision is required: get runs on a version that check emitted"))
+	}
+	return req, errors.Join(append(errs, src.requireResources())...)
+}
+
+func parseOutRequest(in resource.Input) (outRequest, error) {
+	var req outRequest
+	src, err := parseSource(in)
+	req.Source = src
+	mode := ModeDirect // a source that does not decode has its params judged as direct's
+	if src != nil {
+		mode = src.Mode
+	}
+	var perr error
+	if mode == ModeFlux || mode == ModeArgoCD {
+		req.Agent, perr = parseAgentParams(in, mode)
+	} else {
+		req.Params, perr = parseOutParams(in)
+	}
+	return req, errors.Join(err, perr)
+}
+
+// requireResources: check and get with mode direct report the objects of
+// source.resources.
+func (s *Source) requireResources() error {
+	if s != nil && s.Mode == ModeDirect && len(s.Resources) == 0 {
+		return resource.ConfigErrorf("source.resources is required for check and get with mode direct: the workloads to report, e.g. [deployment/web]")
+	}
+	return nil
+}
+
+// timeout bounds a step: the param's timeout, else source.timeout, else
+// DefaultTimeout.
+func (s *Source) timeout(param resource.Duration) time.Duration {
+	return param.Or(s.Timeout.Or(DefaultTimeout))
+}
+
+func (r checkRequest) source() *Source        { return r.Source }
+func (r checkRequest) timeout() time.Duration { return r.Source.timeout(0) }
+
+func (r inRequest) source() *Source        { return r.Source }
+func (r inRequest) timeout() time.Duration { return r.Source.timeout(r.Params.Timeout) }
+
+func (r outRequest) source() *Source { return r.Source }
+
+func (r outRequest) timeout() time.Duration {
+	if r.Agent != nil {
+		return r.Source.timeout(r.Agent.Timeout)
+	}
+	return r.Source.timeout(r.Params.Timeout)
 }

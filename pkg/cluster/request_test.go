@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -21,6 +22,16 @@ func input(t *testing.T, source, params string) resource.Input {
 }
 
 const kc = `"kubeconfig": "apiVersion: v1\nkind: Config\n"`
+
+// requireConfigErrors: err is a config error (terminal) naming each of want.
+func requireConfigErrors(t *testing.T, err error, want []string) {
+	t.Helper()
+	require.Error(t, err)
+	require.True(t, resource.IsConfigError(err), "config errors are terminal")
+	for _, e := range want {
+		require.ErrorContains(t, err, e)
+	}
+}
 
 func TestSourceValidation(t *testing.T) {
 	tests := []struct {
@@ -59,11 +70,7 @@ func TestSourceValidation(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.Error(t, err)
-			require.True(t, resource.IsConfigError(err), "config errors are terminal")
-			for _, e := range tt.errs {
-				require.ErrorContains(t, err, e)
-			}
+			requireConfigErrors(t, err, tt.errs)
 		})
 	}
 }
@@ -106,10 +113,7 @@ func TestOutParamsValidation(t *testing.T) {
 				tt.check(t, p)
 				return
 			}
-			require.Error(t, err)
-			for _, e := range tt.errs {
-				require.ErrorContains(t, err, e)
-			}
+			requireConfigErrors(t, err, tt.errs)
 		})
 	}
 }
@@ -163,11 +167,88 @@ func TestAgentParamsValidation(t *testing.T) {
 				require.Equal(t, tt.revision, p.Revision)
 				return
 			}
-			require.Error(t, err)
-			require.True(t, resource.IsConfigError(err), "config errors are terminal")
-			for _, e := range tt.errs {
-				require.ErrorContains(t, err, e)
+			requireConfigErrors(t, err, tt.errs)
+		})
+	}
+}
+
+// TestRequestsAreDecodedOncePerVerb: each verb's request is decoded and
+// validated in one place, every problem at once, its params judged as the
+// mode reads them, and the mode picked from the valid source.
+func TestRequestsAreDecodedOncePerVerb(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ref"), []byte("3becd003b8704fbc0c7e3f041ff27c51e53ed5f6\n"), 0o644))
+	parse := map[string]func(resource.Input) (any, error){
+		"check": func(in resource.Input) (any, error) { return parseCheckRequest(in) },
+		"in":    func(in resource.Input) (any, error) { return parseInRequest(in) },
+		"out":   func(in resource.Input) (any, error) { return parseOutRequest(in) },
+	}
+	tests := []struct {
+		name, verb, source, params, version string
+		errs                                []string
+		check                               func(t *testing.T, req any)
+	}{
+		{name: "check direct", verb: "check", source: `{"kind": "cluster", "resources": ["deployment/web"], ` + kc + `}`,
+			check: func(t *testing.T, req any) {
+				require.Equal(t, []Selector{{"deployment", "", "web"}}, req.(checkRequest).Source.selected)
+				require.IsType(t, direct{}, modeOf(req.(checkRequest).Source))
+			}},
+		{name: "check direct needs resources", verb: "check", source: `{"kind": "cluster", "context": "x", "server": "https://k", "token": "t"}`,
+			errs: []string{"source.context selects a context", "source.resources is required for check and get with mode direct"}},
+		{name: "check flux needs no resources", verb: "check", source: `{"kind": "cluster", "mode": "flux", "kustomization": "apps", ` + kc + `}`,
+			check: func(t *testing.T, req any) { require.Equal(t, agent{flux{}}, modeOf(req.(checkRequest).Source)) }},
+		{name: "in: the params and the version", verb: "in", source: `{"kind": "cluster", "timeout": "1m", "resources": ["deploy/web"], ` + kc + `}`,
+			params: `{"timeout": "2m"}`, version: `{"revision": "web=nginx:1"}`,
+			check: func(t *testing.T, req any) {
+				r := req.(inRequest)
+				require.Equal(t, "web=nginx:1", r.Version.Revision)
+				require.Equal(t, 2*time.Minute, r.timeout())
+			}},
+		{name: "in direct takes an empty version", verb: "in", source: `{"kind": "cluster", "resources": ["deploy/web"], ` + kc + `}`, version: `{}`,
+			check: func(t *testing.T, req any) { require.Equal(t, DefaultTimeout, req.(inRequest).timeout()) }},
+		{name: "in: every problem at once", verb: "in", source: `{"kind": "cluster", ` + kc + `}`, params: `{"timeout": "soon"}`, version: `{"revison": "x"}`,
+			errs: []string{"params.timeout", `version: unknown key "revison"`, "source.resources is required"}},
+		{name: "in argocd needs a revision", verb: "in", source: `{"kind": "cluster", "mode": "argocd", "application": "web", ` + kc + `}`, version: `{}`,
+			errs: []string{"version.revision is required: get runs on a version that check emitted"}},
+		{name: "in with a source that does not decode", verb: "in", source: `{"kind": "cluster", "mode": "argocd", "bogus": 1}`, version: `{}`,
+			errs: []string{`source: unknown key "bogus"`}},
+		{name: "out direct", verb: "out", source: `{"kind": "cluster", "timeout": "1m", ` + kc + `}`, params: `{"path": "config"}`,
+			check: func(t *testing.T, req any) {
+				r := req.(outRequest)
+				require.Equal(t, "config", r.Params.Path)
+				require.Nil(t, r.Agent)
+				require.Equal(t, time.Minute, r.timeout())
+			}},
+		{name: "out flux reads the revision file once", verb: "out", source: `{"kind": "cluster", "mode": "flux", "helmrelease": "web", ` + kc + `}`,
+			params: `{"revision_file": "ref", "timeout": "3m"}`,
+			check: func(t *testing.T, req any) {
+				r := req.(outRequest)
+				require.Nil(t, r.Params)
+				require.Equal(t, "3becd003b8704fbc0c7e3f041ff27c51e53ed5f6", r.Agent.Revision)
+				require.Equal(t, 3*time.Minute, r.timeout())
+				require.Equal(t, helmAgent{}, modeOf(r.Source))
+			}},
+		{name: "out argocd", verb: "out", source: `{"kind": "cluster", "mode": "argocd", "application": "web", ` + kc + `}`, params: `{"revision": "abc1234", "sync": true}`,
+			check: func(t *testing.T, req any) { require.Equal(t, agent{argocd{}}, modeOf(req.(outRequest).Source)) }},
+		{name: "out: the source and the agent's params at once", verb: "out", source: `{"kind": "cluster", "mode": "flux", "kustomization": "apps", "token": "t"}`, params: `{"path": "x"}`,
+			errs: []string{"source.server is required with source.token", `params: unknown key "path"`}},
+		{name: "out: params of a source that does not decode are judged as direct's", verb: "out", source: `{"kind": "cluster", "bogus": 1}`, params: `{}`,
+			errs: []string{`source: unknown key "bogus"`, "params.path is required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(t, tt.source, tt.params)
+			if tt.version != "" {
+				in.Request.Version = json.RawMessage(tt.version)
 			}
+			in.Dir = dir
+			req, err := parse[tt.verb](in)
+			if len(tt.errs) == 0 {
+				require.NoError(t, err)
+				tt.check(t, req)
+				return
+			}
+			requireConfigErrors(t, err, tt.errs)
 		})
 	}
 }

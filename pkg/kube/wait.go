@@ -101,60 +101,63 @@ func controllerIndex(obj any) ([]string, error) {
 // CreateContainerConfigError fails its workload at once, as does a
 // Deployment's ProgressDeadlineExceeded. A failure or timeout returns a
 // *WaitError and logs the objects' conditions, pods and events.
+//
+// Its steps: track each object (its resource and readiness rule), watch
+// them (one informer per resource and namespace), watch the pods and
+// ReplicaSets of the workloads' namespaces, then judge every object on each
+// change until done.
 func (c *Client) Wait(ctx context.Context, objs []*unstructured.Unstructured, o WaitOptions) ([]Outcome, error) {
+	wt := c.newWaiter(o)
+	defer close(wt.stop)
+	groups, err := wt.track(objs)
+	if err != nil {
+		return nil, err
+	}
+	wt.watchObjects(groups)
+	wt.watchPods()
+	return wt.until(ctx)
+}
+
+// waiter is one Wait: the objects it tracks, the informers watching them,
+// and what the informers' handlers report to its loop.
+type waiter struct {
+	c     *Client
+	o     WaitOptions
+	log   io.Writer
+	stop  chan struct{} // stops the informers
+	dirty chan struct{} // something changed: judge again
+
+	all    []*watched
+	synced []cache.InformerSynced
+	podInf map[string]*nsInformers // by namespace
+
+	mu          sync.Mutex
+	watchErr    error           // a watch the credentials may not make
+	podsChanged map[string]bool // namespaces whose pods changed since the last look
+	blind       map[string]bool // namespaces whose pods cannot be watched
+}
+
+// watchGroup is what one informer watches.
+type watchGroup struct {
+	gvr schema.GroupVersionResource
+	ns  string
+}
+
+func (c *Client) newWaiter(o WaitOptions) *waiter {
 	log := c.log
 	if o.Quiet {
 		log = io.Discard
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	dirty := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case dirty <- struct{}{}:
-		default:
-		}
-	}
-	var mu sync.Mutex
-	var watchErr error
-	podsChanged := map[string]bool{}
-	blind := map[string]bool{} // namespaces whose pods cannot be watched
-	handler := func(ns string, pods bool) cache.ResourceEventHandler {
-		mark := func() {
-			if pods {
-				mu.Lock()
-				podsChanged[ns] = true
-				mu.Unlock()
-			}
-			poke()
-		}
-		return cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { mark() },
-			UpdateFunc: func(any, any) { mark() },
-			DeleteFunc: func(any) { mark() },
-		}
-	}
-	errHandler := func(what, verb, resource, ns string) cache.WatchErrorHandlerWithContext {
-		return func(_ context.Context, _ *cache.Reflector, err error) {
-			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-				mu.Lock()
-				if watchErr == nil {
-					watchErr = c.explain("watch", what, verb, resource, ns, err)
-				}
-				mu.Unlock()
-				poke()
-			}
-		}
-	}
+	return &waiter{c: c, o: o, log: log, stop: make(chan struct{}), dirty: make(chan struct{}, 1),
+		podInf: map[string]*nsInformers{}, podsChanged: map[string]bool{}, blind: map[string]bool{}}
+}
 
-	type group struct {
-		gvr schema.GroupVersionResource
-		ns  string
-	}
-	groups := map[group][]*watched{}
-	var all []*watched
+// track resolves each object's resource and readiness rule, grouped by
+// resource and namespace.
+func (wt *waiter) track(objs []*unstructured.Unstructured) (map[watchGroup][]*watched, error) {
+	groups := map[watchGroup][]*watched{}
 	for _, obj := range objs {
-		m, err := c.mapping(obj.GroupVersionKind())
+		m, err := wt.c.mapping(obj.GroupVersionKind())
 		if err != nil {
 			return nil, err
 		}
@@ -163,124 +166,210 @@ func (c *Client) Wait(ctx context.Context, objs []*unstructured.Unstructured, o 
 			key = obj.GetNamespace() + "/" + key
 		}
 		w := &watched{obj: obj, key: key, ns: obj.GetNamespace(), rule: RuleFor(groupKind(obj))}
-		g := group{m.Resource, obj.GetNamespace()}
+		g := watchGroup{m.Resource, obj.GetNamespace()}
 		groups[g] = append(groups[g], w)
-		all = append(all, w)
+		wt.all = append(wt.all, w)
 	}
-	var synced []cache.InformerSynced
+	return groups, nil
+}
+
+// watchObjects starts one informer per group: by the selector every object
+// carries, else by name when the group is one object.
+func (wt *waiter) watchObjects(groups map[watchGroup][]*watched) {
 	for g, ws := range groups {
-		selector, field := o.Selector, ""
+		selector, field := wt.o.Selector, ""
 		if selector == "" {
 			if len(ws) == 1 {
 				field = fields.OneTermEqualSelector("metadata.name", ws[0].obj.GetName()).String()
 			}
 		}
-		inf := dynamicinformer.NewFilteredDynamicInformer(c.dyn, g.gvr, g.ns, 0, cache.Indexers{}, func(lo *metav1.ListOptions) {
+		inf := dynamicinformer.NewFilteredDynamicInformer(wt.c.dyn, g.gvr, g.ns, 0, cache.Indexers{}, func(lo *metav1.ListOptions) {
 			lo.LabelSelector, lo.FieldSelector = selector, field
 		}).Informer()
-		_ = inf.SetWatchErrorHandlerWithContext(errHandler(Ref(ws[0].obj), "list/watch", g.gvr.GroupResource().String(), g.ns))
-		_, _ = inf.AddEventHandler(handler(g.ns, false))
+		_ = inf.SetWatchErrorHandlerWithContext(wt.watchDenied(Ref(ws[0].obj), "list/watch", g.gvr.GroupResource().String(), g.ns))
+		_, _ = inf.AddEventHandler(wt.handler(g.ns, false))
 		for _, w := range ws {
 			w.store = inf.GetStore()
 		}
-		synced = append(synced, inf.HasSynced)
-		go inf.Run(stop)
+		wt.synced = append(wt.synced, inf.HasSynced)
+		go inf.Run(wt.stop)
 	}
-	podInf := map[string]*nsInformers{}
-	for _, w := range all {
-		if podSpecPath(w.obj) == nil || w.ns == "" || podInf[w.ns] != nil {
+}
+
+// watchPods starts, for each namespace holding a workload, informers of its
+// pods and ReplicaSets, indexed by controller.
+func (wt *waiter) watchPods() {
+	for _, w := range wt.all {
+		if podSpecPath(w.obj) == nil || w.ns == "" || wt.podInf[w.ns] != nil {
 			continue
 		}
-		f := informers.NewSharedInformerFactoryWithOptions(c.typed, 0, informers.WithNamespace(w.ns))
+		f := informers.NewSharedInformerFactoryWithOptions(wt.c.typed, 0, informers.WithNamespace(w.ns))
 		ni := &nsInformers{pods: f.Core().V1().Pods().Informer(), rs: f.Apps().V1().ReplicaSets().Informer()}
 		for name, inf := range map[string]cache.SharedIndexInformer{"pods": ni.pods, "replicasets.apps": ni.rs} {
 			ns := w.ns
 			_ = inf.AddIndexers(cache.Indexers{byController: controllerIndex})
-			// Pods and ReplicaSets only sharpen the verdict (fail fast, the
-			// report): without permission to watch them, wait without.
-			_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-				if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
-					mu.Lock()
-					if !blind[ns] {
-						blind[ns] = true
-						fmt.Fprintf(c.log, "warning: cannot watch %s in namespace %s (%v): waiting on the workloads' status only, without failing fast on broken pods\n", name, ns, apierrors.ReasonForError(err))
-					}
-					mu.Unlock()
-					poke()
-				}
-			})
-			_, _ = inf.AddEventHandler(handler(ns, true))
-			synced = append(synced, func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return blind[ns] || inf.HasSynced()
+			_ = inf.SetWatchErrorHandlerWithContext(wt.podsDenied(name, ns))
+			_, _ = inf.AddEventHandler(wt.handler(ns, true))
+			wt.synced = append(wt.synced, func() bool {
+				wt.mu.Lock()
+				defer wt.mu.Unlock()
+				return wt.blind[ns] || inf.HasSynced()
 			})
 		}
-		podInf[w.ns] = ni
-		f.Start(stop)
+		wt.podInf[w.ns] = ni
+		f.Start(wt.stop)
 	}
+}
 
+// until judges every object on each change until all are ready, one has
+// failed, a watch is denied, or ctx ends.
+func (wt *waiter) until(ctx context.Context) ([]Outcome, error) {
 	for {
-		mu.Lock()
-		err := watchErr
-		changedNS := podsChanged
-		podsChanged = map[string]bool{}
-		mu.Unlock()
+		changedNS, err := wt.events()
 		if err != nil {
 			return nil, err
 		}
-		allSynced := true
-		for _, s := range synced {
-			if !s() {
-				allSynced = false
-			}
-		}
-		if allSynced {
-			var failed []*watched
-			ready := 0
-			mu.Lock()
-			usable := map[string]*nsInformers{}
-			for ns, ni := range podInf {
-				if !blind[ns] {
-					usable[ns] = ni
-				}
-			}
-			mu.Unlock()
-			podInf := usable
-			for _, w := range all {
-				c.evaluate(w, podInf[w.ns], changedNS[w.ns], o, log)
-				switch w.status.State {
-				case Current:
-					ready++
-				case Failed:
-					failed = append(failed, w)
-				}
-			}
-			if len(failed) > 0 {
-				return outcomes(all), c.waitError(ctx, failed, podInf, o, false)
-			}
-			if ready == len(all) {
-				return outcomes(all), nil
+		synced := wt.allSynced()
+		if synced {
+			if done, err := wt.judge(ctx, changedNS); done {
+				return outcomes(wt.all), err
 			}
 		}
 		// Informers report synced a moment after delivering their first
 		// events, and a quiet object sends no more: until every cache has
 		// synced, look again shortly instead of waiting for an event.
 		var unsynced <-chan time.Time
-		if !allSynced {
+		if !synced {
 			unsynced = time.After(50 * time.Millisecond)
 		}
 		select {
 		case <-unsynced:
 		case <-ctx.Done():
-			var pending []*watched
-			for _, w := range all {
-				if w.status.State != Current {
-					pending = append(pending, w)
-				}
+			return outcomes(wt.all), wt.c.waitError(ctx, wt.pending(), wt.podInf, wt.o, true)
+		case <-wt.dirty:
+		}
+	}
+}
+
+// judge evaluates every object: done when one failed (with the error) or
+// every one is ready.
+func (wt *waiter) judge(ctx context.Context, changedNS map[string]bool) (bool, error) {
+	podInf := wt.watchablePods()
+	var failed []*watched
+	ready := 0
+	for _, w := range wt.all {
+		wt.c.evaluate(w, podInf[w.ns], changedNS[w.ns], wt.o, wt.log)
+		switch w.status.State {
+		case Current:
+			ready++
+		case Failed:
+			failed = append(failed, w)
+		}
+	}
+	if len(failed) > 0 {
+		return true, wt.c.waitError(ctx, failed, podInf, wt.o, false)
+	}
+	return ready == len(wt.all), nil
+}
+
+// events takes what the handlers reported since the last look: a denied
+// watch, and the namespaces whose pods changed.
+func (wt *waiter) events() (map[string]bool, error) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	changed := wt.podsChanged
+	wt.podsChanged = map[string]bool{}
+	return changed, wt.watchErr
+}
+
+func (wt *waiter) allSynced() bool {
+	all := true
+	for _, s := range wt.synced {
+		if !s() {
+			all = false
+		}
+	}
+	return all
+}
+
+// watchablePods are the pod informers of the namespaces whose pods can be
+// watched.
+func (wt *waiter) watchablePods() map[string]*nsInformers {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	usable := map[string]*nsInformers{}
+	for ns, ni := range wt.podInf {
+		if !wt.blind[ns] {
+			usable[ns] = ni
+		}
+	}
+	return usable
+}
+
+// pending are the objects not ready yet.
+func (wt *waiter) pending() []*watched {
+	var pending []*watched
+	for _, w := range wt.all {
+		if w.status.State != Current {
+			pending = append(pending, w)
+		}
+	}
+	return pending
+}
+
+// poke wakes the loop; a wake-up already pending covers this one.
+func (wt *waiter) poke() {
+	select {
+	case wt.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// handler pokes the loop on every change, noting in pods' handlers that
+// the pods of ns changed.
+func (wt *waiter) handler(ns string, pods bool) cache.ResourceEventHandler {
+	mark := func() {
+		if pods {
+			wt.mu.Lock()
+			wt.podsChanged[ns] = true
+			wt.mu.Unlock()
+		}
+		wt.poke()
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { mark() },
+		UpdateFunc: func(any, any) { mark() },
+		DeleteFunc: func(any) { mark() },
+	}
+}
+
+// watchDenied ends the wait when the credentials may not watch the objects.
+func (wt *waiter) watchDenied(what, verb, resource, ns string) cache.WatchErrorHandlerWithContext {
+	return func(_ context.Context, _ *cache.Reflector, err error) {
+		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			wt.mu.Lock()
+			if wt.watchErr == nil {
+				wt.watchErr = wt.c.explain("watch", what, verb, resource, ns, err)
 			}
-			return outcomes(all), c.waitError(ctx, pending, podInf, o, true)
-		case <-dirty:
+			wt.mu.Unlock()
+			wt.poke()
+		}
+	}
+}
+
+// podsDenied: pods and ReplicaSets only sharpen the verdict (fail fast, the
+// report); without permission to watch them in ns, the wait goes on
+// without, after a warning.
+func (wt *waiter) podsDenied(name, ns string) cache.WatchErrorHandlerWithContext {
+	return func(_ context.Context, _ *cache.Reflector, err error) {
+		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			wt.mu.Lock()
+			if !wt.blind[ns] {
+				wt.blind[ns] = true
+				fmt.Fprintf(wt.c.log, "warning: cannot watch %s in namespace %s (%v): waiting on the workloads' status only, without failing fast on broken pods\n", name, ns, apierrors.ReasonForError(err))
+			}
+			wt.mu.Unlock()
+			wt.poke()
 		}
 	}
 }

@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"archive/tar"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
@@ -31,48 +29,19 @@ func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 // when the requested commit (or any matching commit) is not in it.
 const checkDepth = 100
 
-func open(ctx context.Context, in resource.Input, src *Source) (*gitrepo.Client, context.Context, context.CancelFunc, error) {
-	client, err := src.Client(in.Log)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, src.TimeoutOr())
-	return client, ctx, func() { cancel(); client.Close() }, nil
-}
-
 func (s *Source) tracked() pathSet { return pathSet{include: s.Paths, exclude: s.IgnorePaths} }
-
-func requestedRef(in resource.Input, required bool) (string, error) {
-	var v Version
-	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
-		return "", err
-	}
-	if v.Ref == "" {
-		if required {
-			return "", resource.ConfigErrorf("version.ref is required: in runs on a version that check emitted")
-		}
-		return "", nil
-	}
-	if !plumbing.IsHash(v.Ref) {
-		return "", resource.ConfigErrorf("version.ref must be a full 40-digit commit SHA")
-	}
-	return strings.ToLower(v.Ref), nil
-}
 
 // Check lists the commits on the branch that touch the tracked paths, oldest
 // first: with no version the latest one; with a version the requested one
 // (while it is on the branch) and every later one. When the requested
 // commit is not on the branch any more, it reports the latest.
 func Check(ctx context.Context, in resource.Input) ([]Version, error) {
-	src, err := parseSource(in)
+	req, err := parseCheckRequest(in)
 	if err != nil {
 		return nil, err
 	}
-	requested, err := requestedRef(in, false)
-	if err != nil {
-		return nil, err
-	}
-	client, ctx, done, err := open(ctx, in, src)
+	src, requested := req.Source, req.Ref
+	client, ctx, done, err := src.Open(ctx, in.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -188,19 +157,12 @@ func (s snapTree) Names() ([]string, error) {
 // commit), images.json (every image reference in the tracked paths) and,
 // with archive: true, manifests.tgz of the tracked paths.
 func In(ctx context.Context, in resource.Input) (resource.Response, error) {
-	src, err := parseSource(in)
+	req, err := parseInRequest(in)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	var params InParams
-	if err := resource.DecodeStrict(in.Request.Params, &params, "params"); err != nil {
-		return resource.Response{}, err
-	}
-	ref, err := requestedRef(in, true)
-	if err != nil {
-		return resource.Response{}, err
-	}
-	client, ctx, done, err := open(ctx, in, src)
+	src, params, ref := req.Source, req.Params, req.Ref
+	client, ctx, done, err := src.Open(ctx, in.Log)
 	if err != nil {
 		return resource.Response{}, err
 	}
@@ -267,27 +229,11 @@ func writeArchive(snap *gitrepo.Snapshot, scope pathSet, target string) error {
 	gz := gzip.NewWriter(out)
 	tw := tar.NewWriter(gz)
 	mtime := snap.Head.Committer.When
-	err = snap.Files(func(name string, f *object.File) error {
-		if !scope.Match(name) {
-			return nil
-		}
-		r, err := f.Reader()
-		if err != nil {
+	err = snap.ReadFiles(scope.Match, func(name string, perm os.FileMode, size int64, content io.Reader) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(perm), Size: size, ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
-		defer r.Close()
-		var buf bytes.Buffer
-		if _, err := io.Copy(&buf, r); err != nil {
-			return err
-		}
-		mode := int64(0o644)
-		if f.Mode.IsFile() && f.Mode.String() == "0100755" {
-			mode = 0o755
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(buf.Len()), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err = tw.Write(buf.Bytes())
+		_, err := io.Copy(tw, content)
 		return err
 	})
 	if err != nil {
@@ -305,14 +251,11 @@ func writeArchive(snap *gitrepo.Snapshot, scope pathSet, target string) error {
 // Out sets the image references and pushes one commit (none when nothing
 // changes), re-applying the edit on the new tip after a lost push race.
 func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
-	src, err := parseSource(in)
+	req, err := parseOutRequest(in)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	params, err := parseOutParams(in)
-	if err != nil {
-		return resource.Response{}, err
-	}
+	src, params := req.Source, req.Params
 	targets, err := readTargets(in, params.Images)
 	if err != nil {
 		return resource.Response{}, err
@@ -325,7 +268,7 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 		msgTemplate = params.CommitMessage
 	}
 	author, _ := src.Author() // validated with the source
-	client, ctx, done, err := open(ctx, in, src)
+	client, ctx, done, err := src.Open(ctx, in.Log)
 	if err != nil {
 		return resource.Response{}, err
 	}

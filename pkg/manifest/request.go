@@ -1,8 +1,3 @@
-// Package manifest is the kind "manifest": a git repository of deployment
-// configuration (plain manifests, kustomize overlays, Helm values). check
-// reports the commits that touch the tracked paths, in writes the tree and
-// the image references it holds, and out sets image references, rewriting
-// only the bytes of the reference, and pushes one commit.
 package manifest
 
 import (
@@ -10,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
 	"github.com/gitops-resource/gitops-resource/pkg/imageref"
@@ -188,6 +185,66 @@ func validateRepoPath(field, p string) error {
 		return resource.ConfigErrorf("%s: %q leaves the repository", field, p)
 	}
 	return nil
+}
+
+// The request of each verb, decoded and validated once (parseCheckRequest,
+// parseInRequest, parseOutRequest) with every config problem reported at
+// once before any network I/O, then passed down as it is.
+type (
+	checkRequest struct {
+		Source *Source
+		// Ref is the commit check reports from; "" on the first check.
+		Ref string
+	}
+	inRequest struct {
+		Source *Source
+		Params InParams
+		Ref    string
+	}
+	outRequest struct {
+		Source *Source
+		Params *OutParams
+	}
+)
+
+func parseCheckRequest(in resource.Input) (checkRequest, error) {
+	src, err := parseSource(in)
+	ref, rerr := parseRef(in, false)
+	return checkRequest{Source: src, Ref: ref}, errors.Join(err, rerr)
+}
+
+func parseInRequest(in resource.Input) (inRequest, error) {
+	req := inRequest{}
+	var serr, rerr error
+	req.Source, serr = parseSource(in)
+	perr := resource.DecodeStrict(in.Request.Params, &req.Params, "params")
+	req.Ref, rerr = parseRef(in, true)
+	return req, errors.Join(serr, perr, rerr)
+}
+
+func parseOutRequest(in resource.Input) (outRequest, error) {
+	src, err := parseSource(in)
+	params, perr := parseOutParams(in)
+	return outRequest{Source: src, Params: params}, errors.Join(err, perr)
+}
+
+// parseRef decodes the requested commit, lowercase: "" when there is none
+// (the first check); in needs one.
+func parseRef(in resource.Input, required bool) (string, error) {
+	var v Version
+	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+		return "", err
+	}
+	if v.Ref == "" {
+		if required {
+			return "", resource.ConfigErrorf("version.ref is required: in runs on a version that check emitted")
+		}
+		return "", nil
+	}
+	if !plumbing.IsHash(v.Ref) {
+		return "", resource.ConfigErrorf("version.ref must be a full 40-digit commit SHA")
+	}
+	return strings.ToLower(v.Ref), nil
 }
 
 func parseOutParams(in resource.Input) (*OutParams, error) {

@@ -15,37 +15,20 @@ import (
 // Kind is the semver kind's verbs.
 func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 
-// open decodes the source and connects, with the source's timeout.
-func open(ctx context.Context, in resource.Input) (*Source, *gitrepo.Client, context.Context, context.CancelFunc, error) {
-	src, err := parseSource(in)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	client, err := src.Client(in.Log)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, src.TimeoutOr())
-	return src, client, ctx, func() { cancel(); client.Close() }, nil
-}
-
 // Check lists the current version (driver git) or every version tag from
 // the requested one on (driver tags), oldest first. With no version yet it
 // reports initial_version.
 func Check(ctx context.Context, in resource.Input) ([]Version, error) {
-	src, client, ctx, done, err := open(ctx, in)
+	req, err := parseCheckRequest(in)
+	if err != nil {
+		return nil, err
+	}
+	src, cursor := req.Source, req.Version
+	client, ctx, done, err := src.Open(ctx, in.Log)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	var cursor *semver.Version
-	if v, err := requestedVersion(in, false); err != nil {
-		return nil, err
-	} else if v != "" {
-		if cursor, err = parseNumber(v); err != nil {
-			return nil, resource.ConfigErrorf("version.number: %v", err)
-		}
-	}
 	all, err := src.store(client, in, "").versions(ctx)
 	if err != nil {
 		return nil, err
@@ -67,39 +50,15 @@ func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 	return out, nil
 }
 
-func requestedVersion(in resource.Input, required bool) (string, error) {
-	var v Version
-	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
-		return "", err
-	}
-	if required && v.Number == "" {
-		return "", resource.ConfigErrorf("version.number is required: in runs on a version that check emitted")
-	}
-	return v.Number, nil
-}
-
 // In writes the requested number to the files "number" and "version". With
 // bump params it writes the bumped number instead (the version stays the
 // requested one), as semver-resource does.
 func In(ctx context.Context, in resource.Input) (resource.Response, error) {
-	if _, err := parseSource(in); err != nil {
-		return resource.Response{}, err
-	}
-	params, err := parseParams(in)
+	req, err := parseInRequest(in)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	number, err := requestedVersion(in, true)
-	if err != nil {
-		return resource.Response{}, err
-	}
-	v, err := parseNumber(number)
-	if err != nil {
-		return resource.Response{}, resource.ConfigErrorf("version.number: %v", err)
-	}
-	if params.Bump == "auto" || params.File != "" || params.GetLatest || params.RefFile != "" {
-		return resource.Response{}, resource.ConfigErrorf("get params may only be bump (major, minor, patch, final), pre and build")
-	}
+	params, v := req.Params, req.Version
 	written := params.bump("").Apply(v)
 	for _, name := range []string{"number", "version"} {
 		if err := os.WriteFile(filepath.Join(in.Dir, name), []byte(written.String()), 0o644); err != nil {
@@ -114,20 +73,11 @@ func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 // Out bumps the version (re-applying the bump on the newest state after a
 // lost race), sets it from a file, or with get_latest reports it unchanged.
 func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
-	src, err := parseSource(in)
+	req, err := parseOutRequest(in)
 	if err != nil {
 		return resource.Response{}, err
 	}
-	params, err := parseParams(in)
-	if err != nil {
-		return resource.Response{}, err
-	}
-	if !params.changes() && params.File == "" && !params.GetLatest {
-		return resource.Response{}, resource.ConfigErrorf("params: nothing to do: set bump, pre or build to bump, file to set a version, or get_latest")
-	}
-	if params.RefFile != "" && src.Driver != driverTags {
-		return resource.Response{}, resource.ConfigErrorf("params.ref_file only applies to driver tags")
-	}
+	src, params := req.Source, req.Params
 	var fixed *semver.Version
 	if params.File != "" {
 		text, err := in.ReadParamFile("params.file", params.File)
@@ -147,7 +97,7 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 			return resource.Response{}, err
 		}
 	}
-	_, client, ctx, done, err := open(ctx, in)
+	client, ctx, done, err := src.Open(ctx, in.Log)
 	if err != nil {
 		return resource.Response{}, err
 	}

@@ -1,6 +1,3 @@
-// Package semver is the kind "semver": a version number kept in git, in a
-// file on a branch (driver git, as semver-resource's git driver) or as the
-// repository's tags (driver tags), bumped safely by concurrent jobs.
 package semver
 
 import (
@@ -114,6 +111,76 @@ func parseNumber(s string) (*semver.Version, error) {
 		return nil, fmt.Errorf("%q is not a semantic version such as 1.2.3 or 1.2.3-rc.1", s)
 	}
 	return v, nil
+}
+
+// The request of each verb, decoded and validated once (parseCheckRequest,
+// parseInRequest, parseOutRequest) with every config problem reported at
+// once before any network I/O, then passed down as it is.
+type (
+	checkRequest struct {
+		Source *Source
+		// Version is the version check reports from; nil on the first check.
+		Version *semver.Version
+	}
+	inRequest struct {
+		Source  *Source
+		Params  *Params
+		Version *semver.Version
+	}
+	outRequest struct {
+		Source *Source
+		Params *Params
+	}
+)
+
+func parseCheckRequest(in resource.Input) (checkRequest, error) {
+	src, err := parseSource(in)
+	v, verr := parseVersion(in, false)
+	return checkRequest{Source: src, Version: v}, errors.Join(err, verr)
+}
+
+func parseInRequest(in resource.Input) (inRequest, error) {
+	src, serr := parseSource(in)
+	params, perr := parseParams(in)
+	v, verr := parseVersion(in, true)
+	errs := []error{serr, perr, verr}
+	if params != nil && (params.Bump == "auto" || params.File != "" || params.GetLatest || params.RefFile != "") {
+		errs = append(errs, resource.ConfigErrorf("get params may only be bump (major, minor, patch, final), pre and build"))
+	}
+	return inRequest{Source: src, Params: params, Version: v}, errors.Join(errs...)
+}
+
+func parseOutRequest(in resource.Input) (outRequest, error) {
+	src, serr := parseSource(in)
+	params, perr := parseParams(in)
+	errs := []error{serr, perr}
+	if params != nil && !params.changes() && params.File == "" && !params.GetLatest {
+		errs = append(errs, resource.ConfigErrorf("params: nothing to do: set bump, pre or build to bump, file to set a version, or get_latest"))
+	}
+	if params != nil && src != nil && params.RefFile != "" && src.Driver != driverTags {
+		errs = append(errs, resource.ConfigErrorf("params.ref_file only applies to driver tags"))
+	}
+	return outRequest{Source: src, Params: params}, errors.Join(errs...)
+}
+
+// parseVersion decodes the requested version: nil when there is none (the
+// first check); in needs one.
+func parseVersion(in resource.Input, required bool) (*semver.Version, error) {
+	var v Version
+	if err := resource.DecodeStrict(in.Request.Version, &v, "version"); err != nil {
+		return nil, err
+	}
+	if v.Number == "" {
+		if required {
+			return nil, resource.ConfigErrorf("version.number is required: in runs on a version that check emitted")
+		}
+		return nil, nil
+	}
+	n, err := parseNumber(v.Number)
+	if err != nil {
+		return nil, resource.ConfigErrorf("version.number: %v", err)
+	}
+	return n, nil
 }
 
 // label is a valid pre-release or build identifier.
