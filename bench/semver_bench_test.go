@@ -1,5 +1,3 @@
-// Package bench measures the binaries against the git CLI doing the same
-// work on the same inputs in the same run: `make bench`.
 package bench
 
 import (

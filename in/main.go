@@ -1,5 +1,3 @@
-// Command in is the Concourse in script of every kind. In the image one
-// binary answers to check, in and out (hard links): see pkg/app.
 package main
 
 import (

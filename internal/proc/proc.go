@@ -1,7 +1,3 @@
-// Package proc runs the test servers' executables (control plane, agents):
-// each in its own process group, killed by the kernel if the test binary
-// dies, its output in <dir>/<name>.log; stopped by group, SIGTERM then
-// SIGKILL. It also finds free loopback ports and polls for readiness.
 package proc
 
 import (

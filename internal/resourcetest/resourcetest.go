@@ -1,6 +1,3 @@
-// Package resourcetest drives the built binaries exactly as Concourse does:
-// a JSON request on stdin, the build dir as the only argument, and the
-// BUILD_* environment. The binary is built once per test process.
 package resourcetest
 
 import (

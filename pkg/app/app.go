@@ -1,6 +1,3 @@
-// Package app is the one binary behind /opt/resource/check, in and out: it
-// reads the request, dispatches on source.kind and the verb, and writes the
-// response, redacting secrets from everything it prints.
 package app
 
 import (

@@ -1,6 +1,3 @@
-// Package resource is the Concourse protocol layer shared by every kind:
-// strict request decoding, responses and metadata, the BUILD_* environment,
-// configuration errors, and redaction of secrets from everything printed.
 package resource
 
 import (

@@ -1,7 +1,3 @@
-// Command cluster runs the full test control plane (etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler, kwok with one fake Node) on
-// 127.0.0.1 until interrupted, for a person to use with kubectl or to point
-// go test at with GITOPS_TEST_KUBECONFIG. hack/cluster.sh builds and runs it.
 package main
 
 import (

@@ -1,0 +1,21 @@
+// Package layering holds no code: its test checks the import rules that the
+// doc.go of each package states, with `go list -deps`, and fails naming the
+// package, the forbidden import and the chain of imports that leads there:
+//
+//   - pkg/resource, pkg/imageref and pkg/retry import no package of this
+//     module; pkg/yamledit imports only pkg/imageref;
+//   - check, in and out import only pkg/app;
+//   - a kind (pkg/semver, pkg/manifest, pkg/cluster) never imports another
+//     kind nor pkg/app;
+//   - the other packages under pkg/ are shared: they never import a kind nor
+//     pkg/app (so pkg/kube never imports pkg/cluster);
+//   - the code the binary is built of (pkg/..., check, in, out) never
+//     imports a test harness (internal/gittest, internal/resourcetest,
+//     internal/proc, internal/testenv/..., pkg/kube/kubetest,
+//     pkg/kube/agenttest) nor the image builder internal/image; a package
+//     whose own code imports "testing" has to be listed as a harness.
+//
+// It also checks that every package keeps its package comment in doc.go,
+// and in no other file. Change a rule in layering_test.go and in the doc.go
+// files it concerns together.
+package layering
