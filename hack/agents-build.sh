@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the GitOps agents used by the tests (pkg/kube/agenttest) once per
+# Builds the GitOps agents used by the tests (internal/testenv/agenttest) once per
 # machine, into cache dirs keyed by the wrapper modules' go.mod/go.sum:
 #
 #   flux    source-controller and kustomize-controller (tools/flux/source-controller,

@@ -31,8 +31,8 @@ import (
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	"github.com/gitops-resource/gitops-resource/internal/image"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/agenttest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 // stack is a Concourse started by stack.sh up.

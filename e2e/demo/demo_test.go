@@ -21,7 +21,7 @@ import (
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 var kube kubetest.Suite

@@ -11,8 +11,8 @@
 //     pkg/app (so pkg/kube never imports pkg/cluster);
 //   - the code the binary is built of (pkg/..., check, in, out) never
 //     imports a test harness (internal/gittest, internal/resourcetest,
-//     internal/proc, internal/testenv/..., pkg/kube/kubetest,
-//     pkg/kube/agenttest) nor the image builder internal/image; a package
+//     internal/proc, internal/testenv/..., internal/testenv/kubetest,
+//     internal/testenv/agenttest) nor the image builder internal/image; a package
 //     whose own code imports "testing" has to be listed as a harness.
 //
 // It also checks that every package keeps its package comment in doc.go,

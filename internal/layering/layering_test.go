@@ -30,8 +30,6 @@ var harnesses = []string{
 	"internal/proc",
 	"internal/resourcetest",
 	"internal/testenv/...",
-	"pkg/kube/agenttest/...",
-	"pkg/kube/kubetest/...",
 }
 
 // kinds are the packages of the three resource kinds, composed by pkg/app.

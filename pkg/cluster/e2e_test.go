@@ -23,9 +23,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 	clusterkind "github.com/gitops-resource/gitops-resource/pkg/cluster"
 	"github.com/gitops-resource/gitops-resource/pkg/kube"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
 )
 

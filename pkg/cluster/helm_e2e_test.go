@@ -16,8 +16,8 @@ import (
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/agenttest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 var helmReleaseGVR = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}

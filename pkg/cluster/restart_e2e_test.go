@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 // TestWaitSurvivesAPIServerRestart: the API server is stopped while out

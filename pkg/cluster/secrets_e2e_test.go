@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 // Issue #15 item 8: a Secret's values never reach the build log, plain or

@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/agenttest"
 )
 
 // Digests for verify_images in the agent modes: the kubelet (played by the

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gitops-resource/gitops-resource/internal/proc"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 // FluxNamespace is the namespace the Flux controllers run for (RUNTIME_NAMESPACE).

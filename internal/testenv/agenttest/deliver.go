@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 // Apply server-side applies the YAML documents in doc to env, putting

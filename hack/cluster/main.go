@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 func main() {

@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/agenttest"
-	"github.com/gitops-resource/gitops-resource/pkg/kube/kubetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/agenttest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
 var kube kubetest.Suite
