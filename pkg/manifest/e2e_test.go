@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -55,6 +56,19 @@ func newFixture(t *testing.T, files map[string]string) *fixture {
 	srv.CreateRepo(t, "deploy")
 	seed := srv.Commit(t, "deploy", "main", files, "seed")
 	return &fixture{srv: srv, files: files, seed: seed}
+}
+
+// newCountingFixture is a config repo with one image reference whose
+// server counts the requests it gets, for steps that must fail before any.
+func newCountingFixture(t *testing.T) (*fixture, *atomic.Int64) {
+	var requests atomic.Int64
+	srv := gittest.New(t, gittest.WithHTTPFault(func(*http.Request) gittest.Fault {
+		requests.Add(1)
+		return gittest.Fault{}
+	}))
+	srv.CreateRepo(t, "deploy")
+	seed := srv.Commit(t, "deploy", "main", map[string]string{"web.yaml": "spec:\n  containers:\n  - image: acme/web:1.0\n"}, "seed")
+	return &fixture{srv: srv, seed: seed}, &requests
 }
 
 func (f *fixture) source(extra map[string]any) map[string]any {

@@ -1,13 +1,10 @@
 package manifest_test
 
 import (
-	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
 )
 
@@ -16,14 +13,7 @@ import (
 // naming every problem at once, and the git server sees no request.
 func TestEveryConfigProblemOfARequestAtOnce(t *testing.T) {
 	t.Parallel()
-	var requests atomic.Int64
-	srv := gittest.New(t, gittest.WithHTTPFault(func(*http.Request) gittest.Fault {
-		requests.Add(1)
-		return gittest.Fault{}
-	}))
-	srv.CreateRepo(t, "deploy")
-	seed := srv.Commit(t, "deploy", "main", map[string]string{"web.yaml": "spec:\n  containers:\n  - image: acme/web:1.0\n"}, "seed")
-	f := &fixture{srv: srv, seed: seed}
+	f, requests := newCountingFixture(t)
 	tests := []struct {
 		name, verb string
 		request    map[string]any
@@ -47,6 +37,6 @@ func TestEveryConfigProblemOfARequestAtOnce(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		require.Zero(t, requests.Load(), "a config error is reported before any request to the git server")
-		require.Equal(t, map[string]string{"main": seed}, srv.Branches(t, "deploy"), "the remote is unchanged")
+		require.Equal(t, map[string]string{"main": f.seed}, f.srv.Branches(t, "deploy"), "the remote is unchanged")
 	})
 }

@@ -1,13 +1,9 @@
 package manifest_test
 
 import (
-	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/gitops-resource/gitops-resource/internal/gittest"
 )
 
 // TestInvalidBranchFailsBeforeAnyRequest: a push_branch (or branch, or
@@ -33,14 +29,7 @@ func TestInvalidBranchFailsBeforeAnyRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var requests atomic.Int64
-			srv := gittest.New(t, gittest.WithHTTPFault(func(*http.Request) gittest.Fault {
-				requests.Add(1)
-				return gittest.Fault{}
-			}))
-			srv.CreateRepo(t, "deploy")
-			seed := srv.Commit(t, "deploy", "main", map[string]string{"web.yaml": "spec:\n  containers:\n  - image: acme/web:1.0\n"}, "seed")
-			f := &fixture{srv: srv, seed: seed}
+			f, requests := newCountingFixture(t)
 			src := f.source(tt.src)
 			params := map[string]any{"images": []map[string]any{{"repository": "acme/web", "tag": "2.0"}}}
 			for k, v := range tt.params {
@@ -50,7 +39,7 @@ func TestInvalidBranchFailsBeforeAnyRequest(t *testing.T) {
 			res.Fails(t, tt.want)
 			require.NotContains(t, res.Stderr, "attempt", "a config error is never retried")
 			require.Zero(t, requests.Load(), "no request reached the git server")
-			require.Equal(t, map[string]string{"main": seed}, srv.Branches(t, "deploy"), "the remote is unchanged")
+			require.Equal(t, map[string]string{"main": f.seed}, f.srv.Branches(t, "deploy"), "the remote is unchanged")
 		})
 	}
 }
