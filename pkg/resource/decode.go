@@ -30,10 +30,14 @@ func ParseRequest(data []byte) (Request, error) {
 	return req, nil
 }
 
-// Kind reads source.kind without decoding the rest of the source.
+// Kind reads source.kind without decoding the rest of the source. A
+// source without kind whose driver is "git" is a semver-resource source,
+// which kind semver takes as it is: it is kind "semver". Another
+// semver-resource driver (s3, gcs, swift) is named as unsupported.
 func (r Request) Kind() (string, error) {
 	var probe struct {
-		Kind json.RawMessage `json:"kind"`
+		Kind   json.RawMessage `json:"kind"`
+		Driver json.RawMessage `json:"driver"`
 	}
 	if isNull(r.Source) {
 		return "", ConfigErrorf("source is missing: it needs at least \"kind\"")
@@ -42,6 +46,16 @@ func (r Request) Kind() (string, error) {
 		return "", ConfigErrorf("source must be a JSON object: %s", describeJSONError(err, "source"))
 	}
 	if isNull(probe.Kind) {
+		var driver string
+		if isNull(probe.Driver) || json.Unmarshal(probe.Driver, &driver) != nil {
+			return "", nil
+		}
+		switch driver {
+		case "git":
+			return "semver", nil
+		case "s3", "gcs", "swift":
+			return "", ConfigErrorf("source.driver %q of semver-resource is not supported: kind semver keeps the version in git (driver git, or tags)", driver)
+		}
 		return "", nil
 	}
 	var kind string
