@@ -1,6 +1,7 @@
 package semver_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,41 @@ func TestSemverResourceSourceWithoutKind(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rt.Run(t, "check", "", map[string]any{"source": tt.src}, nil).Fails(t, tt.want)
+		})
+	}
+}
+
+// TestVersionFileReadAsSemverResourceReadsIt: the first whitespace-separated
+// token of the file is the number; an empty or unreadable file fails naming
+// the file and branch, quoting at most 200 bytes of what it holds.
+func TestVersionFileReadAsSemverResourceReadsIt(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("x", 5<<20)
+	for _, tt := range []struct {
+		name, content, want, fails string
+	}{
+		{name: "trailing newlines", content: "1.2.3\n\n", want: "1.2.3"},
+		{name: "surrounding space", content: "  \t1.2.3-rc.1  \n", want: "1.2.3-rc.1"},
+		{name: "a token after the number", content: "1.2.3 junk\n", want: "1.2.3"},
+		{name: "empty", content: " \n", fails: "version on branch version of "},
+		{name: "not a version", content: "v1.2\n", fails: `"v1.2\n" is not a semantic version`},
+		{name: "5 MB of junk", content: huge, fails: `"` + huge[:200] + `…" is not a semantic version`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := gittest.New(t)
+			srv.CreateRepo(t, "app")
+			srv.Commit(t, "app", "version", map[string]string{"version": tt.content}, "seed")
+			src := map[string]any{"driver": "git", "uri": srv.HTTPURL("app"), "branch": "version", "file": "version"}
+			res := rt.Run(t, "check", "", map[string]any{"source": src}, nil)
+			if tt.fails != "" {
+				res.Fails(t, tt.fails)
+				require.Less(t, len(res.Stderr), 2000, "the error quotes at most 200 bytes of the file")
+				return
+			}
+			var versions []map[string]string
+			res.OK(t, &versions)
+			require.Equal(t, []map[string]string{{"number": tt.want}}, versions)
 		})
 	}
 }

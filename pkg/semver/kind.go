@@ -84,7 +84,7 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 		if err != nil {
 			return resource.Response{}, err
 		}
-		if fixed, err = parseNumber(text); err != nil {
+		if fixed, err = parseFileNumber(text); err != nil {
 			return resource.Response{}, resource.ConfigErrorf("params.file %s: %v", params.File, err)
 		}
 		if err := gitrepo.ValidTag(*src.TagPrefix + fixed.String()); src.Driver == driverTags && err != nil {

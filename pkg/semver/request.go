@@ -113,6 +113,29 @@ func parseNumber(s string) (*semver.Version, error) {
 	return v, nil
 }
 
+// maxQuoted bounds how much of a file's content an error quotes: a 5 MB
+// file in the wrong place never floods the build log.
+const maxQuoted = 200
+
+// parseFileNumber reads a version file as semver-resource does: the first
+// whitespace-separated token is the number ("1.2.3\n", "  1.2.3 junk" read
+// as 1.2.3). An error quotes at most maxQuoted bytes of the content.
+func parseFileNumber(content string) (*semver.Version, error) {
+	fields := strings.Fields(content)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("the file is empty: it should hold a semantic version such as 1.2.3")
+	}
+	v, err := semver.StrictNewVersion(fields[0])
+	if err != nil {
+		quoted := content
+		if len(quoted) > maxQuoted {
+			quoted = strings.ToValidUTF8(quoted[:maxQuoted], "") + "…"
+		}
+		return nil, fmt.Errorf("%q is not a semantic version such as 1.2.3 or 1.2.3-rc.1", quoted)
+	}
+	return v, nil
+}
+
 // The request of each verb, decoded and validated once (parseCheckRequest,
 // parseInRequest, parseOutRequest) with every config problem reported at
 // once before any network I/O, then passed down as it is.

@@ -79,7 +79,7 @@ func (f *fileStore) read(snap *gitrepo.Snapshot) (*semver.Version, bool, error) 
 	if err != nil || !found {
 		return nil, false, err
 	}
-	v, err := parseNumber(string(data))
+	v, err := parseFileNumber(string(data))
 	if err != nil {
 		return nil, false, resource.ConfigErrorf("%s on branch %s of %s: %v", f.src.File, f.src.Branch, f.client.URL(), err)
 	}
