@@ -57,7 +57,8 @@ image:
 ## pipelines-examples/push-direct against a local git server and Kubernetes control plane, then
 ## stays up, printing the Concourse URL, the fly login and the kubeconfig, until Ctrl-C.
 demo: deps tools-k8s tools-concourse
-	GITOPS_DEMO=1 $(GO) test -count=1 -v -timeout 24h -run 'TestConcourseEndToEnd$$' ./e2e/concourse/
+	$(GO) build -o $(BIN)/demo ./hack/demo
+	$(BIN)/demo
 
 ## demo-local: the same job without Concourse and without root: the binaries run as Concourse
 ## runs them, on embedded servers, printing each step.

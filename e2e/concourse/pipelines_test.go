@@ -1,25 +1,19 @@
 package concourse
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// repoRoot is the root of this repository.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+	cc "github.com/gitops-resource/gitops-resource/internal/testenv/concourse"
+)
 
 // inCI says whether a missing tool must fail the test rather than skip it.
 func inCI() bool {
@@ -38,23 +32,6 @@ func missing(t *testing.T, format string, args ...any) {
 	t.Skip(msg + " (skipped: CI is not set)")
 }
 
-// concourseBin returns the bin dir of hack/concourse-build.sh when what is
-// asked (fly alone, or everything) is built there, or "" and why not.
-func concourseBin(flyOnly bool) (string, string) {
-	args := []string{"--check"}
-	if flyOnly {
-		args = append(args, "fly")
-	}
-	cmd := exec.Command(filepath.Join(repoRoot(), "hack", "concourse-build.sh"), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", strings.TrimSpace(stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	return lines[len(lines)-1], ""
-}
-
 // flyPath finds fly: $FLY, else the one hack/concourse-build.sh built.
 func flyPath(t *testing.T) string {
 	t.Helper()
@@ -64,9 +41,9 @@ func flyPath(t *testing.T) string {
 	if p := os.Getenv("FLY"); p != "" {
 		return p
 	}
-	bin, why := concourseBin(true)
-	if bin == "" {
-		missing(t, "fly is not built: run `nice -n 10 hack/concourse-build.sh fly` (~4 min cold), or set FLY=/path/to/fly\n%s", why)
+	bin, err := cc.Bin(true)
+	if err != nil {
+		missing(t, "fly is not built: run `nice -n 10 hack/concourse-build.sh fly` (~4 min cold), or set FLY=/path/to/fly\n%v", err)
 	}
 	return filepath.Join(bin, "fly")
 }
@@ -79,7 +56,7 @@ type pipeline struct {
 // pipelines lists every pipeline this repo ships: pipelines-examples/*/ and ci/.
 func pipelines(t *testing.T) []pipeline {
 	t.Helper()
-	root := repoRoot()
+	root := cc.Root()
 	files, err := filepath.Glob(filepath.Join(root, "pipelines-examples", "*", "pipeline.yml"))
 	if err != nil {
 		t.Fatal(err)

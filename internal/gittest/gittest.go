@@ -95,9 +95,20 @@ func WithLog(w io.Writer) Option {
 // serving the repositories made with CreateRepo. They stop when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s, err := Start(t.TempDir(), opts...)
+	if err != nil {
+		t.Fatalf("gittest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start is New for a program: the servers keep their repositories under dir
+// and run until Close.
+func Start(dir string, opts ...Option) (*Server, error) {
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
-		t.Fatalf("gittest: git not found in PATH (install it, e.g. `apt-get install git`): %v", err)
+		return nil, fmt.Errorf("git not found in PATH (install it, e.g. `apt-get install git`): %w", err)
 	}
 	s := &Server{
 		git:        gitPath,
@@ -113,29 +124,28 @@ func New(t testing.TB, opts ...Option) *Server {
 	if s.log == nil {
 		s.log = io.Discard
 	}
-	dir := t.TempDir()
 	s.root = filepath.Join(dir, "repos")
 	s.home = filepath.Join(dir, "home")
 	for _, d := range []string{s.root, s.home} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatalf("gittest: %v", err)
+			return nil, err
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	t.Cleanup(s.close)
-
 	if err := s.startHTTP(); err != nil {
-		t.Fatalf("gittest: start http server: %v", err)
+		s.Close()
+		return nil, fmt.Errorf("start http server: %w", err)
 	}
 	if err := s.startSSH(); err != nil {
-		t.Fatalf("gittest: start ssh server: %v", err)
+		s.Close()
+		return nil, fmt.Errorf("start ssh server: %w", err)
 	}
-	return s
+	return s, nil
 }
 
-// close stops both servers, kills running git processes and waits for every
+// Close stops both servers, kills running git processes and waits for every
 // goroutine the Server started.
-func (s *Server) close() {
+func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.conns {

@@ -36,12 +36,19 @@ type Commit struct {
 // uploadpack.allowReachableSHA1InWant set.
 func (s *Server) CreateRepo(t testing.TB, name string) {
 	t.Helper()
+	if err := s.CreateRepoErr(name); err != nil {
+		t.Fatalf("gittest: %v", err)
+	}
+}
+
+// CreateRepoErr is CreateRepo returning the error instead of failing a test.
+func (s *Server) CreateRepoErr(name string) error {
 	dir := s.RepoPath(name)
 	if _, err := os.Stat(dir); err == nil {
-		t.Fatalf("gittest: create repo %s: already exists", repoName(name))
+		return fmt.Errorf("create repo %s: already exists", repoName(name))
 	}
 	if _, err := s.run(nil, s.root, "init", "--quiet", "--bare", "--initial-branch=main", dir); err != nil {
-		t.Fatalf("gittest: create repo %s: %v", repoName(name), err)
+		return fmt.Errorf("create repo %s: %w", repoName(name), err)
 	}
 	for _, kv := range [][2]string{
 		{"http.receivepack", "true"},
@@ -49,9 +56,10 @@ func (s *Server) CreateRepo(t testing.TB, name string) {
 		{"uploadpack.allowReachableSHA1InWant", "true"},
 	} {
 		if _, err := s.run(nil, dir, "config", kv[0], kv[1]); err != nil {
-			t.Fatalf("gittest: create repo %s: %v", repoName(name), err)
+			return fmt.Errorf("create repo %s: %w", repoName(name), err)
 		}
 	}
+	return nil
 }
 
 // Git runs git with args in the bare repository and returns its stdout
@@ -78,13 +86,22 @@ func (s *Server) GitErr(repo string, args ...string) (string, error) {
 // removes a path), and returns its sha. Its parent is the current tip.
 func (s *Server) Commit(t testing.TB, repo, branch string, files map[string]string, message string) string {
 	t.Helper()
+	sha, err := s.CommitErr(repo, branch, files, message)
+	if err != nil {
+		t.Fatalf("gittest: %v", err)
+	}
+	return sha
+}
+
+// CommitErr is Commit returning the error instead of failing a test.
+func (s *Server) CommitErr(repo, branch string, files map[string]string, message string) (string, error) {
 	sha, err := s.fastImport(repo, branch, 1, time.Now(), func(int) (map[string]string, string) {
 		return files, message
 	})
 	if err != nil {
-		t.Fatalf("gittest: commit to %s %s: %v", repoName(repo), branch, err)
+		return "", fmt.Errorf("commit to %s %s: %w", repoName(repo), branch, err)
 	}
-	return sha
+	return sha, nil
 }
 
 // SeedHistory appends n commits to branch quickly, in one `git fast-import`

@@ -25,14 +25,9 @@ func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: namespacePrefix(t.Name()),
-			Labels:       map[string]string{"app.kubernetes.io/managed-by": "kubetest"},
-		},
-	}, metav1.CreateOptions{})
+	ns, err := e.CreateNamespace(ctx, namespacePrefix(t.Name()))
 	if err != nil {
-		t.Fatalf("kubetest: create namespace for %s: %v", t.Name(), err)
+		t.Fatalf("kubetest: %v", err)
 	}
 	t.Cleanup(func() {
 		if e.stopped.Load() && !e.Reused() {
@@ -43,16 +38,32 @@ func (e *Env) Namespace(t testing.TB) string {
 		// Without a namespace controller (APIOnly) the namespace stays
 		// Terminating; it is gone with the control plane.
 		policy := metav1.DeletePropagationBackground
-		if err := e.client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
-			t.Errorf("kubetest: delete namespace %s: %v", ns.Name, err)
+		if err := e.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
+			t.Errorf("kubetest: delete namespace %s: %v", ns, err)
 		}
 	})
+	return ns
+}
+
+// CreateNamespace is Namespace for a program: it creates a namespace named
+// prefix and a random suffix, which goes with the control plane. In Full
+// mode it returns once the namespace's default ServiceAccount exists.
+func (e *Env) CreateNamespace(ctx context.Context, prefix string) (string, error) {
+	ns, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: prefix,
+			Labels:       map[string]string{"app.kubernetes.io/managed-by": "kubetest"},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("create namespace %s*: %w", prefix, err)
+	}
 	if e.mode == Full {
 		if err := e.waitServiceAccount(ctx, nil, ns.Name); err != nil {
-			t.Fatalf("kubetest: namespace %s: %v", ns.Name, err)
+			return "", fmt.Errorf("namespace %s: %w", ns.Name, err)
 		}
 	}
-	return ns.Name
+	return ns.Name, nil
 }
 
 // namespacePrefix turns a test name into a DNS label prefix for GenerateName.

@@ -1,0 +1,235 @@
+package concourse
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/gitops-resource/gitops-resource/internal/image"
+)
+
+// CheckRuntime says what the machine lacks to run the stack: root, Debian
+// packages, the concourse build; nil when nothing.
+func CheckRuntime() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the Concourse stack needs root (network namespace, containerd, mounts)")
+	}
+	var lack []string
+	for _, c := range []string{"containerd", "runc", "iptables", "nsenter", "setpriv", "curl", "git"} {
+		if _, err := exec.LookPath(c); err != nil {
+			lack = append(lack, c)
+		}
+	}
+	for _, f := range []string{"/usr/lib/cni/bridge", "/bin/busybox"} {
+		if _, err := os.Stat(f); err != nil {
+			lack = append(lack, f)
+		}
+	}
+	if pg, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres"); len(pg) == 0 {
+		lack = append(lack, "postgres")
+	}
+	if len(lack) > 0 {
+		return fmt.Errorf("the Concourse stack lacks %s: apt-get install containerd runc iptables containernetworking-plugins busybox-static postgresql curl git", strings.Join(lack, ", "))
+	}
+	if _, err := Bin(false); err != nil {
+		return fmt.Errorf("concourse is not built: run `nice -n 10 hack/concourse-build.sh` (~11 min cold)\n%w", err)
+	}
+	return nil
+}
+
+// Stack is a Concourse started by stack.sh up. Close tears it down.
+type Stack struct {
+	script, work string
+	env          map[string]string
+	lock         *os.File
+	log          io.Writer
+	stops        []func() // forwarders, stopped by Close
+}
+
+// Start runs stack.sh up in a fresh work dir, after taking the machine's
+// stack lock (Concourse fixes the containerd socket: one stack per
+// machine), and logs its progress to log. On error nothing is left up.
+func Start(ctx context.Context, log io.Writer) (_ *Stack, err error) {
+	lock, err := os.OpenFile("/run/gitops-concourse-e2e.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintln(log, "another process runs a Concourse stack; waiting for it")
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("lock the Concourse stack: %w", err)
+		}
+	}
+	// Not a temp dir removed by Go: stack.sh down removes it after
+	// unmounting what the worker mounted under it, and postgres (another
+	// user) must reach it.
+	work, err := os.MkdirTemp("", "gitops-concourse-e2e-")
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s := &Stack{script: filepath.Join(Root(), "e2e", "concourse", "stack.sh"), work: work, env: map[string]string{}, lock: lock, log: log}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Close())
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, s.script, "up", work)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return s, fmt.Errorf("stack.sh up: %w\n%s%s", err, stderr.String(), s.Logs("web", 30))
+	}
+	fmt.Fprintln(log, strings.TrimSpace(stderr.String()))
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			s.env[k] = v
+		}
+	}
+	for _, k := range []string{"NETNS", "REGISTRY", "GATEWAY", "FLY"} {
+		if s.env[k] == "" {
+			return s, fmt.Errorf("stack.sh up printed no %s:\n%s", k, stdout.String())
+		}
+	}
+	return s, nil
+}
+
+// Close stops the forwarders, then the stack (processes, containers,
+// mounts, namespace, work dir), and releases the lock.
+func (s *Stack) Close() error {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+	s.stops = nil
+	var err error
+	if out, downErr := exec.Command(s.script, "down", s.work).CombinedOutput(); downErr != nil {
+		err = fmt.Errorf("stack.sh down: %w\n%s", downErr, out)
+	}
+	s.lock.Close()
+	return err
+}
+
+// Registry is the stack's registry (host:port, plain HTTP), reachable from
+// inside the namespace.
+func (s *Stack) Registry() string { return s.env["REGISTRY"] }
+
+// Fly is the path of the fly binary.
+func (s *Stack) Fly() string { return s.env["FLY"] }
+
+// Logs is the last n lines of the log of a stack component (web, worker).
+func (s *Stack) Logs(name string, n int) string {
+	b, _ := os.ReadFile(filepath.Join(s.work, "logs", name+".log"))
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Run runs args inside the stack's network namespace and returns stdout
+// and stderr together.
+func (s *Stack) Run(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.script, append([]string{"exec", s.work}, args...)...)
+	cmd.Dir = s.work
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// RunFly runs fly against the stack's web, logged in as test, for at most
+// three minutes; its error describes the namespace's network.
+func (s *Stack) RunFly(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	out, err := s.Run(ctx, append([]string{s.Fly(), "-t", "e2e"}, args...)...)
+	if err != nil {
+		return out, fmt.Errorf("fly %s: %w\n%s\n%s", strings.Join(args, " "), err, out, s.network())
+	}
+	return out, nil
+}
+
+// network describes the namespace's network (addresses, routes, neighbours,
+// listeners, firewall), for a failure that looks like a network one.
+func (s *Stack) network() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for _, cmd := range [][]string{{"ip", "-br", "addr"}, {"ip", "route"}, {"ip", "neigh"}, {"ss", "-ltn"}, {"iptables-save"}} {
+		out, err := s.Run(ctx, cmd...)
+		fmt.Fprintf(&b, "── %s (in the stack's namespace; err %v):\n%s\n", strings.Join(cmd, " "), err, out)
+	}
+	return b.String()
+}
+
+// Expose makes target (host:port in this process's namespace) reachable
+// from the stack's containers at GATEWAY:<port>, and returns that address,
+// until Close.
+func (s *Stack) Expose(target string) (string, error) {
+	ln, err := listenIn(s.env["NETNS"], net.JoinHostPort(s.env["GATEWAY"], "0"))
+	if err != nil {
+		return "", fmt.Errorf("expose %s in the stack: %w", target, err)
+	}
+	s.stops = append(s.stops, forward(ln, func() (net.Conn, error) { return net.Dial("tcp", target) }))
+	return ln.Addr().String(), nil
+}
+
+// ExposeWeb makes Concourse's web reachable on this machine at
+// 127.0.0.1:8080 (another port when that one is taken), until Close, and
+// returns its URL.
+func (s *Stack) ExposeWeb() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return "", fmt.Errorf("expose Concourse's web: %w", err)
+	}
+	const web = "127.0.0.1:8080" // where web listens inside the namespace
+	s.stops = append(s.stops, forward(ln, func() (net.Conn, error) { return dialIn(s.env["NETNS"], web) }))
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Push pushes img to ref in the stack's registry with crane, inside the
+// namespace, where the registry listens.
+func (s *Stack) Push(ctx context.Context, img v1.Image, ref string) error {
+	file, err := writeTarball(img, ref)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(file)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	crane := filepath.Join(filepath.Dir(s.Fly()), "crane")
+	if out, err := s.Run(ctx, crane, "push", "--insecure", file, ref); err != nil {
+		return fmt.Errorf("crane push %s: %w\n%s", ref, err, out)
+	}
+	return nil
+}
+
+// PushImage builds this tree's image and pushes it to ref in the stack's
+// registry, dialled inside the namespace: internal/image.Make, as `make
+// image PUSH=ref` runs it, so Concourse runs what users build (both
+// platforms; the worker pulls linux/amd64). The builder's story goes to the
+// stack's log.
+func (s *Stack) PushImage(ctx context.Context, ref string) error {
+	dial := func(_ context.Context, _, addr string) (net.Conn, error) { return dialIn(s.env["NETNS"], addr) }
+	fmt.Fprintf(s.log, "make image PUSH=%s:\n", ref)
+	if _, err := image.Make(ctx, image.Options{Root: Root(), Push: []string{ref}, Transport: &http.Transport{DialContext: dial}, Log: s.log}); err != nil {
+		return fmt.Errorf("make the image: %w", err)
+	}
+	return nil
+}
