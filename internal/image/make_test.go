@@ -24,6 +24,7 @@ import (
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	"github.com/gitops-resource/gitops-resource/internal/image"
 	rt "github.com/gitops-resource/gitops-resource/internal/resourcetest"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/concourse"
 )
 
 // root is the repository's root, where `make image` runs.
@@ -40,6 +41,13 @@ func TestMakeImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds the image four times and runs qemu (make test runs it)")
 	}
+	// Its cold compiles hold both cores for minutes; beside them the
+	// real-Concourse suite (e2e/concourse) lost a step's output twice
+	// (Concourse's worker: attach failed, process does not exist). The two
+	// take turns on the machine's stack lock.
+	lock, err := concourse.LockMachine(io.Discard)
+	require.NoError(t, err, "take the machine's Concourse stack lock")
+	t.Cleanup(func() { lock.Close() })
 	qemu, err := exec.LookPath("qemu-aarch64-static")
 	if err != nil {
 		t.Fatalf("qemu-aarch64-static runs the arm64 binary: run hack/deps.sh (apt-get install qemu-user-static): %v", err)

@@ -59,20 +59,32 @@ type Stack struct {
 	stops        []func() // forwarders, stopped by Close
 }
 
-// Start runs stack.sh up in a fresh work dir, after taking the machine's
-// stack lock (Concourse fixes the containerd socket: one stack per
-// machine), and logs its progress to log. On error nothing is left up.
-func Start(ctx context.Context, log io.Writer) (_ *Stack, err error) {
+// LockMachine takes the machine's stack lock, waiting for whoever holds it:
+// one Concourse stack runs at a time (Concourse fixes the containerd
+// socket), and a test whose load would starve a running stack (the image
+// build's cold compiles) takes turns with it. Closing the file releases it.
+func LockMachine(log io.Writer) (*os.File, error) {
 	lock, err := os.OpenFile("/run/gitops-concourse-e2e.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		fmt.Fprintln(log, "another process runs a Concourse stack; waiting for it")
+		fmt.Fprintln(log, "another process runs a Concourse stack or holds its lock; waiting for it")
 		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 			lock.Close()
 			return nil, fmt.Errorf("lock the Concourse stack: %w", err)
 		}
+	}
+	return lock, nil
+}
+
+// Start runs stack.sh up in a fresh work dir, after taking the machine's
+// stack lock (Concourse fixes the containerd socket: one stack per
+// machine), and logs its progress to log. On error nothing is left up.
+func Start(ctx context.Context, log io.Writer) (_ *Stack, err error) {
+	lock, err := LockMachine(log)
+	if err != nil {
+		return nil, err
 	}
 	// Not a temp dir removed by Go: stack.sh down removes it after
 	// unmounting what the worker mounted under it, and postgres (another
