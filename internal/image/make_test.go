@@ -180,10 +180,7 @@ func TestMakeImage(t *testing.T) {
 // test's, and returns its output.
 func makeImage(t *testing.T, dir string, env []string, vars ...string) (string, error) {
 	t.Helper()
-	// nice: its cold compiles take both cores for minutes, and in `go test
-	// ./...` the real-Concourse suite runs beside it, whose web-to-worker
-	// streams lost a step's output once under that load.
-	cmd := exec.CommandContext(t.Context(), "nice", append([]string{"-n", "15", "make", "--no-print-directory", "-C", dir, "image"}, vars...)...)
+	cmd := exec.CommandContext(t.Context(), "make", append([]string{"--no-print-directory", "-C", dir, "image"}, vars...)...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("make image %s: %v\n%s", strings.Join(vars, " "), err, out)
