@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // Process is one started executable.
@@ -159,21 +161,8 @@ func FreePorts(n int) ([]int, error) {
 // PollInterval is how often Poll checks; no wait sleeps longer.
 const PollInterval = 100 * time.Millisecond
 
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
-// Permanent marks err (when not nil) as ending a Poll at once.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
-
-// Poll calls check every PollInterval until it returns nil, returns a
-// Permanent error, p (if not nil) exits, or ctx ends. The error names what
+// Poll calls check every PollInterval until it returns nil, returns an
+// error marked retry.Permanent, p (if not nil) exits, or ctx ends. The error names what
 // was awaited, the last check error, and the end of p's log.
 func Poll(ctx context.Context, what string, p *Process, check func(context.Context) error) error {
 	ticker := time.NewTicker(PollInterval)
@@ -183,8 +172,8 @@ func Poll(ctx context.Context, what string, p *Process, check func(context.Conte
 		if last == nil {
 			return nil
 		}
-		if perm := (permanentError{}); errors.As(last, &perm) {
-			return perm.err
+		if retry.IsPermanent(last) {
+			return last
 		}
 		if p != nil {
 			if err := p.Exited(); err != nil {

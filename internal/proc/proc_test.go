@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 func TestStopKillsTheWholeGroup(t *testing.T) {
@@ -92,7 +94,7 @@ func TestPoll(t *testing.T) {
 	calls := 0
 	err := Poll(t.Context(), "x", nil, func(context.Context) error {
 		calls++
-		return Permanent(errors.New("never"))
+		return retry.Permanent(errors.New("never"))
 	})
 	require.EqualError(t, err, "never")
 	require.Equal(t, 1, calls, "a permanent error ends the poll at once")

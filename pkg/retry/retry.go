@@ -48,9 +48,14 @@ func Permanent(err error) error {
 
 // IsRetryable reports whether err is marked Retryable and not Permanent.
 func IsRetryable(err error) bool {
-	var p permanentError
 	var r retryableError
-	return errors.As(err, &r) && !errors.As(err, &p)
+	return errors.As(err, &r) && !IsPermanent(err)
+}
+
+// IsPermanent reports whether err is marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
 }
 
 // delay is the jittered wait after attempt n (n >= 1): full jitter over an

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitops-resource/gitops-resource/internal/proc"
+	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
 
 // fieldManager owns what this package applies.
@@ -112,7 +113,7 @@ func (a *applier) apply(ctx context.Context, namespace string, objs ...*unstruct
 				a.mapper.Reset()
 				return err
 			}
-			return proc.Permanent(err)
+			return retry.Permanent(err)
 		})
 		if err != nil {
 			return fmt.Errorf("apply %s %s: %w", gvk.Kind, obj.GetName(), err)
