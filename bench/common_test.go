@@ -37,7 +37,15 @@ type usage struct {
 // binary runs under GNU time: rusage of a child of this (large) test process
 // would report this process's memory, which Linux carries across the
 // vfork+exec.
-func run(b *testing.B, verb, dir string, req any, wantOK bool) usage {
+func run(b *testing.B, verb, dir string, req any, wantOK bool, env ...string) usage {
+	b.Helper()
+	u, _ := runOut(b, verb, dir, req, wantOK, env...)
+	return u
+}
+
+// runOut is run that also returns the verb's stdout. env ("K=V") is added
+// to the verb's environment.
+func runOut(b *testing.B, verb, dir string, req any, wantOK bool, env ...string) (usage, []byte) {
 	b.Helper()
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -50,9 +58,9 @@ func run(b *testing.B, verb, dir string, req any, wantOK bool) usage {
 	}
 	cmd := exec.Command("/usr/bin/time", args...)
 	cmd.Stdin = bytes.NewReader(data)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir()}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir()}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("%s: %v", verb, err)
 	}
@@ -81,7 +89,7 @@ func run(b *testing.B, verb, dir string, req any, wantOK bool) usage {
 		b.Fatalf("peak memory %q: %v", text, err)
 	}
 	u.rss = kib << 10
-	return u
+	return u, stdout.Bytes()
 }
 
 // sampleAnon polls RssAnon of the child of GNU time (pid) until done and

@@ -28,17 +28,59 @@ func BenchmarkSemver(b *testing.B) {
 	source := map[string]any{"kind": "semver", "uri": url, "branch": "version", "file": "version"}
 
 	// check vs the least the git CLI does to read one file at a branch tip.
+	// A check in a fresh temp dir has no cache: the first check of a
+	// container.
 	b.Run("check", func(b *testing.B) {
 		var p pair
 		for b.Loop() {
 			p.turn(func() usage {
-				return run(b, "check", "", map[string]any{"source": source}, true)
+				return run(b, "check", "", map[string]any{"source": source}, true, "TMPDIR="+b.TempDir())
 			}, func() {
 				dir := b.TempDir()
 				git(b, dir, "ls-remote", url, "refs/heads/version")
 				git(b, dir, "init", "-q", "--bare")
 				git(b, dir, "fetch", "-q", "--depth", "1", url, "version")
 				git(b, dir, "cat-file", "-p", "FETCH_HEAD:version")
+			})
+		}
+		p.report(b, bare)
+		reportRepo(b, bare, depth1)
+	})
+	// semver-resource's git driver runs the git CLI in a clone it keeps in
+	// the check container's temp dir. The first check of a container vs its
+	// cold commands: a blobless clone, then a sparse checkout of the file.
+	srv.Git(b, "app", "config", "uploadpack.allowFilter", "true") // or the server ignores --filter
+	b.Run("check-cold", func(b *testing.B) {
+		var p pair
+		for b.Loop() {
+			p.turn(func() usage {
+				return run(b, "check", "", map[string]any{"source": source}, true, "TMPDIR="+b.TempDir())
+			}, func() {
+				dir := filepath.Join(b.TempDir(), "semver-git-repo")
+				git(b, filepath.Dir(dir), "clone", "-q", "--no-checkout", "--filter=blob:none", "--single-branch", "--branch", "version", url, dir)
+				git(b, dir, "sparse-checkout", "set", "--no-cone", "/version")
+				git(b, dir, "checkout", "-q", "version")
+				readFile(b, filepath.Join(dir, "version"))
+			})
+		}
+		p.report(b, bare)
+		reportRepo(b, bare, depth1)
+	})
+	// Every later check of the container, the branch unchanged, vs its warm
+	// commands in the kept clone: fetch, reset --hard, read the file.
+	b.Run("check-warm", func(b *testing.B) {
+		tmp := b.TempDir()
+		run(b, "check", "", map[string]any{"source": source}, true, "TMPDIR="+tmp)
+		dir := filepath.Join(b.TempDir(), "semver-git-repo")
+		git(b, filepath.Dir(dir), "clone", "-q", "--single-branch", "--branch", "version", url, dir)
+		var p pair
+		for b.Loop() {
+			p.turn(func() usage {
+				return run(b, "check", "", map[string]any{"source": source}, true, "TMPDIR="+tmp)
+			}, func() {
+				git(b, dir, "fetch", "-q", "origin", "version")
+				git(b, dir, "reset", "-q", "--hard", "origin/version")
+				readFile(b, filepath.Join(dir, "version"))
 			})
 		}
 		p.report(b, bare)
@@ -80,4 +122,11 @@ func git(b *testing.B, dir string, args ...string) string {
 		b.Fatalf("git %v: %v\n%s", args, err, out)
 	}
 	return string(out)
+}
+
+func readFile(b *testing.B, name string) {
+	b.Helper()
+	if _, err := os.ReadFile(name); err != nil {
+		b.Fatal(err)
+	}
 }

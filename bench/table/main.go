@@ -76,6 +76,8 @@ func parse(r io.Reader) ([]*result, error) {
 // its own name and comes after them.
 var rows = []struct{ name, label string }{
 	{"bench.Semver/check", "semver `check` vs `ls-remote` + `fetch --depth 1` + `cat-file`"},
+	{"bench.Semver/check-cold", "semver `check`, first in a container, vs semver-resource's cold commands: `clone --no-checkout --filter=blob:none` + sparse checkout of the file"},
+	{"bench.Semver/check-warm", "semver `check`, branch unchanged, vs semver-resource's warm commands in its kept clone: `fetch` + `reset --hard` + read the file"},
 	{"bench.Semver/out", "semver `out` (bump, push, verify) vs `clone --depth 1` + commit + `push`"},
 	{"bench.Manifest/in", "manifest `in` vs `clone --depth 1`"},
 	{"bench.Manifest/out", "manifest `out` (one image in 40 files) vs `clone --depth 1` + `sed` + commit + `push`"},

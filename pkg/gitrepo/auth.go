@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -70,11 +71,37 @@ func parseEndpoint(raw string) (endpoint, error) {
 		return endpoint{}, fmt.Errorf("%q is not a git URL (use https://host/org/repo.git or git@host:org/repo.git, with special characters of a password %%-escaped)", resource.RedactURL(raw))
 	}
 	switch ep.Protocol {
-	case "ssh", "http", "https", "file":
+	case "ssh", "http", "https":
+	case "file":
+		if err := localGitOnPath(); err != nil {
+			return endpoint{}, fmt.Errorf("%s is a local repository: %w", resource.RedactURL(raw), err)
+		}
+		// A plain path becomes the file:// URL of its absolute path (go-git
+		// made it absolute). go-git's push treats a plain path apart: it
+		// reads the directory as a bare repository's object store to learn
+		// what the remote has. A non-bare repository keeps its objects in
+		// .git, and one made by git clone --shared borrows them through
+		// objects/info/alternates, so that read finds nothing; the push then
+		// walks our shallow fetch past its edge and fails with "object not
+		// found". As a file:// URL every operation goes through git's own
+		// upload-pack and receive-pack, as for file:// itself.
+		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(ep.Path)}).String()
 	default:
 		return endpoint{}, fmt.Errorf("git URL scheme %q is not supported: use https:// or ssh", ep.Protocol)
 	}
 	return endpoint{raw: raw, ep: ep, isSSH: ep.Protocol == "ssh", scheme: ep.Protocol}, nil
+}
+
+// localGitOnPath reports whether go-git can reach a local repository: its
+// file transport runs git's git-upload-pack and git-receive-pack, found on
+// PATH or in the exec path of a git on PATH. The image has no git.
+func localGitOnPath() error {
+	for _, bin := range []string{"git-upload-pack", "git"} {
+		if _, err := exec.LookPath(bin); err == nil {
+			return nil
+		}
+	}
+	return errors.New("it is reached through git's git-upload-pack and git-receive-pack, and neither they nor git are on PATH (the gitops-resource image has no git): serve the repository over https:// or ssh://")
 }
 
 // authMethod builds the go-git auth for the endpoint. The cleanup removes

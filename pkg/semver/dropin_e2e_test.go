@@ -50,10 +50,11 @@ func TestSemverResourceSourceWithoutKind(t *testing.T) {
 	}
 }
 
-// TestVersionFileReadAsSemverResourceReadsIt: the first whitespace-separated
-// token of the file is the number; an empty or unreadable file fails naming
-// the file and branch, quoting at most 200 bytes of what it holds.
-func TestVersionFileReadAsSemverResourceReadsIt(t *testing.T) {
+// TestSemverVersionFileRules: the version file is read as semver-resource
+// reads it: the first whitespace-separated token of the file is the number,
+// a strict semantic version. An empty or unreadable file fails naming the
+// file and branch, quoting at most 200 bytes of what it holds.
+func TestSemverVersionFileRules(t *testing.T) {
 	t.Parallel()
 	huge := strings.Repeat("x", 5<<20)
 	for _, tt := range []struct {
@@ -63,7 +64,11 @@ func TestVersionFileReadAsSemverResourceReadsIt(t *testing.T) {
 		{name: "surrounding space", content: "  \t1.2.3-rc.1  \n", want: "1.2.3-rc.1"},
 		{name: "a token after the number", content: "1.2.3 junk\n", want: "1.2.3"},
 		{name: "empty", content: " \n", fails: "version on branch version of "},
-		{name: "not a version", content: "v1.2\n", fails: `"v1.2\n" is not a semantic version`},
+		{name: "build metadata", content: "1.2.3-rc.1+build.5\n", want: "1.2.3-rc.1+build.5"},
+		{name: "not a version", content: "v1.2\n", fails: `version on branch version of `},
+		{name: "a v prefix", content: "v1.2.3\n", fails: `"v1.2.3\n" is not a semantic version`},
+		{name: "two parts", content: "1.2\n", fails: `"1.2\n" is not a semantic version`},
+		{name: "a leading zero", content: "01.2.3\n", fails: `"01.2.3\n" is not a semantic version`},
 		{name: "5 MB of junk", content: huge, fails: `"` + huge[:200] + `…" is not a semantic version`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,7 +54,7 @@ func TestFileDriverOverHTTP(t *testing.T) {
 	require.Equal(t, "1.1.0-rc.1", out.Meta1("previous_number"))
 
 	rt.Run(t, "check", "", map[string]any{"source": src, "version": map[string]string{"number": "1.1.0-rc.1"}}, nil).OK(t, &versions)
-	require.Equal(t, []map[string]string{{"number": "1.1.0-rc.2"}}, versions)
+	require.Equal(t, []map[string]string{{"number": "1.1.0-rc.1"}, {"number": "1.1.0-rc.2"}}, versions, "from the requested version on, as the file held them")
 
 	dir := t.TempDir()
 	rt.Run(t, "in", dir, map[string]any{"source": src, "version": map[string]string{"number": "1.1.0-rc.2"}, "params": map[string]any{"bump": "final"}}, env).OK(t, &out)

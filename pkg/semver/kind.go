@@ -15,9 +15,10 @@ import (
 // Kind is the semver kind's verbs.
 func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 
-// Check lists the current version (driver git) or every version tag from
-// the requested one on (driver tags), oldest first. With no version yet it
-// reports initial_version.
+// Check lists the versions from the requested one on, oldest first: the
+// numbers the version file held (driver git) or the version tags (driver
+// tags). Without a requested version it reports the current one; with no
+// version yet, initial_version.
 func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 	req, err := parseCheckRequest(in)
 	if err != nil {
@@ -29,6 +30,9 @@ func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 		return nil, err
 	}
 	defer done()
+	if src.Driver == driverGit {
+		return checkFile(ctx, in, src, client, cursor)
+	}
 	all, err := src.store(client, in, "").versions(ctx)
 	if err != nil {
 		return nil, err
@@ -46,6 +50,55 @@ func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 		if !v.LessThan(cursor) {
 			out = append(out, Version{v.String()})
 		}
+	}
+	return out, nil
+}
+
+// checkFile is check for driver git. A check that finds the branch tip where
+// the cache says the last check saw it reports the cached number after one
+// round trip (the ref listing). Otherwise it fetches the tip (depth 1) and
+// reads the file; when a version was requested that is not the current one,
+// it fetches the branch's history and walks it (fileHistory).
+func checkFile(ctx context.Context, in resource.Input, src *Source, client *gitrepo.Client, cursor *semver.Version) ([]Version, error) {
+	f := &fileStore{src: src, client: client, env: in.Env}
+	cache := newCheckCache(src, client.URL(), in.Logf)
+	if e, ok := cache.load(); ok && (cursor == nil || cursor.String() == e.reported(src.initial)) {
+		tip, err := client.Tip(ctx, src.Branch)
+		if err != nil {
+			return nil, err
+		}
+		if tip.String() == e.Tip {
+			in.Logf("branch %s of %s is still at %s: version %s (nothing fetched)", src.Branch, client.URL(), short(e.Tip), e.reported(src.initial))
+			return []Version{{e.reported(src.initial)}}, nil
+		}
+	}
+	snap, current, err := f.current(ctx, 1, cache)
+	switch {
+	case err != nil:
+		return nil, err
+	case current == nil:
+		in.Logf("no version on %s (branch %s) yet: reporting initial_version %s", client.URL(), src.Branch, src.initial)
+		return []Version{{src.initial.String()}}, nil
+	}
+	in.Logf("latest version on %s (branch %s): %s", client.URL(), src.Branch, current)
+	if cursor == nil || cursor.String() == current.String() {
+		return []Version{{current.String()}}, nil
+	}
+	if snap, current, err = f.current(ctx, 0, cache); err != nil || current == nil {
+		return []Version{{src.initial.String()}}, err // the file went away in between
+	}
+	history, err := fileHistory(snap, src.File, cursor)
+	if err != nil {
+		return nil, fmt.Errorf("walk the history of %s on branch %s of %s: %w", src.File, src.Branch, client.URL(), err)
+	}
+	if history == nil {
+		in.Logf("%s never held %s on the first-parent line of branch %s: reporting the current version %s", src.File, cursor, src.Branch, current)
+		return []Version{{current.String()}}, nil
+	}
+	in.Logf("%s held %d version(s) from %s on, on branch %s", src.File, len(history), cursor, src.Branch)
+	out := make([]Version, len(history))
+	for i, v := range history {
+		out[i] = Version{v.String()}
 	}
 	return out, nil
 }

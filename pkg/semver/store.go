@@ -63,15 +63,33 @@ type fileStore struct {
 }
 
 func (f *fileStore) versions(ctx context.Context) ([]*semver.Version, error) {
-	snap, err := f.client.Snapshot(ctx, f.src.Branch, 1)
-	if err != nil {
-		return nil, err
-	}
-	v, found, err := f.read(snap)
-	if err != nil || !found {
+	_, v, err := f.current(ctx, 1, nil)
+	if err != nil || v == nil {
 		return nil, err
 	}
 	return []*semver.Version{v}, nil
+}
+
+// current fetches the branch (depth commits deep, 0 for all history) and
+// reads the version at its tip: nil when there is none yet. The cache, when
+// given, records the tip and what it holds.
+func (f *fileStore) current(ctx context.Context, depth int, cache *checkCache) (*gitrepo.Snapshot, *semver.Version, error) {
+	snap, err := f.client.Snapshot(ctx, f.src.Branch, depth)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, found, err := f.read(snap)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cache != nil {
+		e := cacheEntry{Tip: snap.HeadHash().String()}
+		if found {
+			e.Number = v.String()
+		}
+		cache.store(e)
+	}
+	return snap, v, nil
 }
 
 func (f *fileStore) read(snap *gitrepo.Snapshot) (*semver.Version, bool, error) {

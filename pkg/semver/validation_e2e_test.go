@@ -14,17 +14,21 @@ import (
 )
 
 // countingServer is a git server that counts the git requests it is sent
-// (ref advertisements and pack exchanges, fetch and push alike).
+// (ref advertisements and pack exchanges, fetch and push alike), and among
+// them the fetches (upload-pack exchanges: a pack was asked for).
 type countingServer struct {
 	*gittest.Server
-	requests atomic.Int64
+	requests, fetches atomic.Int64
 }
 
 func newCountingServer(t *testing.T) *countingServer {
 	t.Helper()
 	c := &countingServer{}
-	c.Server = gittest.New(t, gittest.WithHTTPFault(func(*http.Request) gittest.Fault {
+	c.Server = gittest.New(t, gittest.WithHTTPFault(func(r *http.Request) gittest.Fault {
 		c.requests.Add(1)
+		if r.Method == http.MethodPost && gittest.Service(r) == "git-upload-pack" {
+			c.fetches.Add(1)
+		}
 		return gittest.Fault{}
 	}))
 	return c
