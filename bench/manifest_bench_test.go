@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -131,4 +134,122 @@ func manifestRepo(b *testing.B) *gittest.Server {
 		return map[string]string{name: strings.Replace(content, "replicas: 2", fmt.Sprintf("replicas: %d", i%5+1), 1)}
 	})
 	return srv
+}
+
+// BenchmarkManifestCheck runs manifest check where the answer lies deep in
+// the history, next to what concourse/git-resource's check runs for the
+// same question (assets/check: a bare clone with its --filter flag into a
+// new dir, as on a fresh worker, then its rev-list pipeline), on the config
+// repo of manifestRepo with 2,001 commits on top: one that touches
+// apps/app0001/, then 2,000 that each rewrite another app's deployment.
+func BenchmarkManifestCheck(b *testing.B) {
+	srv := manifestRepo(b)
+	name, content := configFile(1)
+	srv.Commit(b, "config", "main", map[string]string{name: content + "# quiet from here\n"}, "touch app0001")
+	srv.SeedHistory(b, "config", "main", 2000, func(i int) map[string]string {
+		name, content := configFile((i * 4) % 2000) // a deployment, never app0001
+		return map[string]string{name: strings.Replace(content, "replicas: 2", fmt.Sprintf("replicas: %d", 10+i), 1)}
+	})
+	rt.Binaries(b)
+	url := srv.HTTPURL("config")
+	bare, depth1 := repoSizes(b, srv.RepoPath("config"), url, "main")
+	source := map[string]any{"kind": "manifest", "uri": url, "branch": "main"}
+	log := strings.Fields(srv.Git(b, "config", "rev-list", "--first-parent", "-n", "501", "main"))
+	back500 := log[500]
+	quiet := srv.Git(b, "config", "rev-list", "-n", "1", "main", "--", "apps/app0001")
+
+	// A version 500 commits back, no paths: that commit and the 500 after it.
+	b.Run("version-500-back", func(b *testing.B) {
+		var p pair
+		for b.Loop() {
+			p.turn(func() usage {
+				return runCheck(b, map[string]any{"source": source, "version": map[string]string{"ref": back500}}, 501, back500)
+			}, func() {
+				gitResourceCheck(b, url, back500, nil, 501)
+			})
+		}
+		p.report(b, bare)
+		reportRepo(b, bare, depth1)
+	})
+	// paths quiet for the last 2,000 commits, no version: the commit 2,000 back.
+	b.Run("paths-quiet-2000", func(b *testing.B) {
+		src := map[string]any{"kind": "manifest", "uri": url, "branch": "main", "paths": []string{"apps/app0001/"}}
+		var p pair
+		for b.Loop() {
+			p.turn(func() usage {
+				return runCheck(b, map[string]any{"source": src}, 1, quiet)
+			}, func() {
+				gitResourceCheck(b, url, "", []string{"apps/app0001/"}, 1)
+			})
+		}
+		p.report(b, bare)
+		reportRepo(b, bare, depth1)
+	})
+}
+
+// runCheck runs check and fails unless it reports want versions, the first
+// being first.
+func runCheck(b *testing.B, req map[string]any, want int, first string) usage {
+	b.Helper()
+	u, out := runOut(b, "check", "", req, true)
+	var vs []struct{ Ref string }
+	if err := json.Unmarshal(out, &vs); err != nil {
+		b.Fatalf("check: %v: %s", err, out)
+	}
+	if len(vs) != want || vs[0].Ref != first {
+		b.Fatalf("check: %d versions (%+v), want %d from %.12s", len(vs), vs, want, first)
+	}
+	return u
+}
+
+// gitResourceCheck runs what git-resource's check runs on a fresh worker
+// (assets/check, concourse/git-resource): a bare single-branch clone,
+// --filter=tree:0 without paths and --filter=blob:none with them (a server
+// that does not allow filters sends everything), then rev-list along the
+// first parents, without [ci skip] commits, the version's parent excluded.
+// It fails unless it lists want commits.
+func gitResourceCheck(b *testing.B, url, ref string, paths []string, want int) {
+	b.Helper()
+	dest := filepath.Join(b.TempDir(), "git-resource-repo-cache")
+	filter := "--filter=tree:0"
+	if len(paths) > 0 {
+		filter = "--filter=blob:none"
+	}
+	git(b, filepath.Dir(dest), "clone", "--bare", filter, "--single-branch", "-q", url, "--branch", "main", dest, "--no-tags")
+	git(b, dest, "remote", "set-branches", "--add", "origin", "main")
+	logRange := ""
+	if ref != "" {
+		git(b, dest, "cat-file", "-e", ref)
+		git(b, dest, "rev-list", "--max-parents=0", "HEAD")
+		logRange = ref + "~1..HEAD"
+	}
+	list := "git rev-list --all --first-parent " + logRange
+	if len(paths) > 0 {
+		list += " -- " + strings.Join(paths, " ")
+	}
+	list += ` | git rev-list --stdin --date-order --grep="\[ci\sskip\]" --grep="\[skip\sci\]" --invert-grep --first-parent --no-walk=unsorted`
+	if ref == "" {
+		list += " | git rev-list --stdin --date-order --no-walk=unsorted -1 --reverse"
+	} else {
+		list += " | git rev-list --stdin --date-order --first-parent --no-walk=unsorted --reverse"
+	}
+	if got := len(strings.Fields(sh(b, dest, list))); got != want {
+		b.Fatalf("git-resource's rev-list: %d commits, want %d", got, want)
+	}
+}
+
+// sh runs a shell pipeline in dir, as git-resource's scripts do, and
+// returns its stdout.
+func sh(b *testing.B, dir, script string) string {
+	b.Helper()
+	cmd := exec.Command("bash", "-o", "pipefail", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("%s: %v\n%s", script, err, stderr.String())
+	}
+	return string(out)
 }

@@ -81,6 +81,8 @@ var rows = []struct{ name, label string }{
 	{"bench.Semver/out", "semver `out` (bump, push, verify) vs `clone --depth 1` + commit + `push`"},
 	{"bench.Manifest/in", "manifest `in` vs `clone --depth 1`"},
 	{"bench.Manifest/out", "manifest `out` (one image in 40 files) vs `clone --depth 1` + `sed` + commit + `push`"},
+	{"bench.ManifestCheck/version-500-back", "manifest `check`, a version 500 commits back, no paths, vs git-resource's check (`clone --bare --filter=tree:0` + `rev-list --first-parent`)"},
+	{"bench.ManifestCheck/paths-quiet-2000", "manifest `check`, `paths` quiet for 2,000 commits, vs git-resource's check (`clone --bare --filter=blob:none` + `rev-list --first-parent -- paths`)"},
 	{"bench.ColdStart", "cold start: `check` with a request that fails validation"},
 	{"bench.Image/linux-amd64", "image linux/amd64: its one layer (binary ×3 hard links, CA bundle, /tmp), no base"},
 	{"bench.Image/linux-arm64", "image linux/arm64: the same"},

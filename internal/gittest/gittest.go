@@ -59,6 +59,9 @@ type config struct {
 	user, pass string // HTTP basic auth, when user != ""
 	fault      func(*http.Request) Fault
 	log        io.Writer
+	// reachableSHA1InWant: repositories set
+	// uploadpack.allowReachableSHA1InWant.
+	reachableSHA1InWant bool
 }
 
 // Option configures a Server.
@@ -83,6 +86,16 @@ func WithHTTPFault(f func(r *http.Request) Fault) Option {
 // certificate, which clients do not trust unless told to skip verification.
 func WithTLS() Option {
 	return func(c *config) { c.tls = true }
+}
+
+// WithReachableSHA1InWant sets uploadpack.allowReachableSHA1InWant in every
+// repository the Server creates, as GitHub and GitLab allow: upload-pack then
+// advertises allow-reachable-sha1-in-want and serves any commit reachable
+// from a ref by its SHA. Without it (the default) the servers run git's
+// default upload-pack settings, as a stock git http-backend or git daemon
+// does, and serve by SHA only the tips of refs.
+func WithReachableSHA1InWant() Option {
+	return func(c *config) { c.reachableSHA1InWant = true }
 }
 
 // WithLog sends the servers' diagnostics (http-backend stderr, refused SSH

@@ -32,8 +32,9 @@ type Commit struct {
 
 // CreateRepo makes an empty bare repository name ("name" and "name.git" are
 // the same; "org/name" nests) with default branch main, served over HTTP
-// (push enabled) and SSH, with uploadpack.allowAnySHA1InWant and
-// uploadpack.allowReachableSHA1InWant set.
+// (push enabled) and SSH. upload-pack runs with git's default settings, as on
+// a stock self-hosted server: a commit can be fetched by SHA only when it is
+// a ref's tip, unless the Server was made WithReachableSHA1InWant.
 func (s *Server) CreateRepo(t testing.TB, name string) {
 	t.Helper()
 	if err := s.CreateRepoErr(name); err != nil {
@@ -50,11 +51,11 @@ func (s *Server) CreateRepoErr(name string) error {
 	if _, err := s.run(nil, s.root, "init", "--quiet", "--bare", "--initial-branch=main", dir); err != nil {
 		return fmt.Errorf("create repo %s: %w", repoName(name), err)
 	}
-	for _, kv := range [][2]string{
-		{"http.receivepack", "true"},
-		{"uploadpack.allowAnySHA1InWant", "true"},
-		{"uploadpack.allowReachableSHA1InWant", "true"},
-	} {
+	settings := [][2]string{{"http.receivepack", "true"}}
+	if s.cfg.reachableSHA1InWant {
+		settings = append(settings, [2]string{"uploadpack.allowReachableSHA1InWant", "true"})
+	}
+	for _, kv := range settings {
 		if _, err := s.run(nil, dir, "config", kv[0], kv[1]); err != nil {
 			return fmt.Errorf("create repo %s: %w", repoName(name), err)
 		}

@@ -77,6 +77,19 @@ type packWriter struct {
 }
 
 func newPackWriter(st storer.EncodedObjectStorer, limits packLimits) *packWriter {
+	return newCheckedPackWriter(limits, func(r io.Reader) error {
+		p, err := packfile.NewParserWithStorage(packfile.NewScanner(r), st)
+		if err == nil {
+			_, err = p.Parse()
+		}
+		return err
+	})
+}
+
+// newCheckedPackWriter is a packWriter whose checked pack goes to parse,
+// which reads it to its end: go-git's parser into memory (newPackWriter), or
+// a pack file on disk (History).
+func newCheckedPackWriter(limits packLimits, parse func(r io.Reader) error) *packWriter {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	w := &packWriter{in: inW, max: limits.bytes, checked: make(chan error, 1), parsed: make(chan error, 1)}
@@ -87,10 +100,7 @@ func newPackWriter(st storer.EncodedObjectStorer, limits packLimits) *packWriter
 		w.checked <- err
 	}()
 	go func() {
-		p, err := packfile.NewParserWithStorage(packfile.NewScanner(outR), st)
-		if err == nil {
-			_, err = p.Parse()
-		}
+		err := parse(outR)
 		if err != nil {
 			err = parseError{err}
 		}

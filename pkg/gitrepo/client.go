@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/gitops-resource/gitops-resource/pkg/retry"
@@ -24,6 +30,8 @@ type Client struct {
 	log      io.Writer
 	backoff  retry.Backoff
 	cleanup  func()
+	// checkout: fetches keep their packs (ForCheckout).
+	checkout bool
 }
 
 // Option configures a Client.
@@ -35,6 +43,12 @@ func WithLog(w io.Writer) Option { return func(c *Client) { c.log = w } }
 // WithBackoff sets the retry policy for network failures and push races
 // (default: DefaultBackoff).
 func WithBackoff(b retry.Backoff) Option { return func(c *Client) { c.backoff = b } }
+
+// ForCheckout makes every Snapshot (and FetchCommit) keep the packs it
+// fetched, as they came, so that Snapshot.CheckoutRepository can write them
+// as a repository's objects (default: objects in memory only). It costs the
+// packs' size in memory.
+func ForCheckout() Option { return func(c *Client) { c.checkout = true } }
 
 // New prepares a client for the remote at rawURL. Close releases what it
 // wrote to disk.
@@ -128,29 +142,13 @@ func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snaps
 }
 
 func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot, error) {
-	repo, err := git.Init(newStorage(), nil)
-	if err != nil {
-		return nil, err
-	}
-	rem, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
-	if err != nil {
-		return nil, err
-	}
 	local := plumbing.NewRemoteReferenceName("origin", branch)
-	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), local))
-	err = c.gogit(ctx, func(ctx context.Context) error {
-		return rem.FetchContext(ctx, &git.FetchOptions{
-			RefSpecs: []config.RefSpec{spec},
-			Depth:    depth,
-			Auth:     c.auth,
-			Tags:     git.NoTags,
-		})
-	})
+	repo, err := c.fetchRef(ctx, plumbing.NewBranchReferenceName(branch).String(), local, depth)
 	var noMatch git.NoMatchingRefSpecError
 	switch {
 	case errors.As(err, &noMatch), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return newSnapshot(repo, branch, nil), nil
-	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
+	case err != nil:
 		return nil, c.describe("fetch "+branch+" from", err)
 	}
 	ref, err := repo.Reference(local, true)
@@ -164,11 +162,60 @@ func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot
 	return newSnapshot(repo, branch, head), nil
 }
 
+// fetchRef fetches src (a ref, or a commit SHA) at depth into new storage,
+// as local. Being new, the storage has nothing to negotiate (see Snapshot).
+func (c *Client) fetchRef(ctx context.Context, src string, local plumbing.ReferenceName, depth int) (*git.Repository, error) {
+	var st storage.Storer = newStorage()
+	if c.checkout {
+		st = newPackKeepingStorage()
+	}
+	repo, err := git.Init(st, nil)
+	if err != nil {
+		return nil, err
+	}
+	rem, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
+	if err != nil {
+		return nil, err
+	}
+	err = c.gogit(ctx, func(ctx context.Context) error {
+		return rem.FetchContext(ctx, &git.FetchOptions{
+			RefSpecs: []config.RefSpec{config.RefSpec(fmt.Sprintf("+%s:%s", src, local))},
+			Depth:    depth,
+			Auth:     c.auth,
+			Tags:     git.NoTags,
+		})
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		err = nil
+	}
+	return repo, err
+}
+
 // DefaultBackoff retries up to 8 times, from 100ms to 3s between tries.
 var DefaultBackoff = retry.Backoff{Attempts: 8, Base: 100 * time.Millisecond, Max: 3 * time.Second}
 
+// deepenDepths are the depths FetchCommit fetches a branch at, in turn,
+// looking for an older commit: a few steps, each fetched afresh (go-git
+// cannot deepen a shallow clone reliably), the last the whole history.
+var deepenDepths = []int{64, 512, 0}
+
 // FetchCommit makes the commit named by sha (40 hex digits) available in
-// the snapshot's storage, fetching it from the remote when needed.
+// the snapshot's storage, fetching it from the remote when needed. The
+// server decides how:
+//
+//   - a commit at the tip of one of the remote's branches is fetched as
+//     that branch, at depth 1;
+//   - a server that advertises allow-reachable-sha1-in-want (GitHub,
+//     GitLab, git with uploadpack.allowReachableSHA1InWant) is asked for the
+//     commit itself, at depth 1: one fetch of what a checkout needs;
+//   - otherwise (git's default: a stock http-backend, git daemon, most
+//     self-hosted servers) the snapshot's branch is fetched 64, then 512
+//     commits deep, then whole, until the commit is there.
+//
+// A commit the server will not give, or that is not on the branch once its
+// whole history is fetched, fails at once (no retries), saying so.
+// allow-tip-sha1-in-want alone is not used: it serves only tips, which the
+// first way fetches by name.
 func (c *Client) FetchCommit(ctx context.Context, snap *Snapshot, sha string) (plumbing.Hash, error) {
 	if !plumbing.IsHash(sha) {
 		return plumbing.ZeroHash, fmt.Errorf("%q is not a full commit SHA", sha)
@@ -177,26 +224,135 @@ func (c *Client) FetchCommit(ctx context.Context, snap *Snapshot, sha string) (p
 	if _, err := snap.repo.CommitObject(h); err == nil {
 		return h, nil
 	}
-	err := c.backoff.Do(ctx, c.log, "fetch commit "+sha[:12]+" from "+c.URL(), func() error {
-		err := c.gogit(ctx, func(ctx context.Context) error {
-			return snap.repo.FetchContext(ctx, &git.FetchOptions{
-				RemoteName: "origin",
-				RefSpecs:   []config.RefSpec{config.RefSpec(sha + ":refs/gitops/target")},
-				Depth:      1,
-				Auth:       c.auth,
-				Tags:       git.NoTags,
-			})
-		})
-		if errors.Is(err, git.NoErrAlreadyUpToDate) {
-			err = nil
-		}
-		return c.describe("fetch commit "+sha[:12]+" from", err)
-	})
+	ar, err := c.advertise(ctx)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	if _, err := snap.repo.CommitObject(h); err != nil {
+	target := plumbing.ReferenceName("refs/gitops/target")
+	fetchOnce := func(src string) (*Snapshot, error) {
+		var got *Snapshot
+		err := c.backoff.Do(ctx, c.log, "fetch commit "+sha[:12]+" from "+c.URL(), func() error {
+			repo, err := c.fetchRef(ctx, src, target, 1)
+			if err != nil {
+				return c.describe("fetch commit "+sha[:12]+" from", err)
+			}
+			got = newSnapshot(repo, snap.branch, nil)
+			return nil
+		})
+		return got, err
+	}
+	var found *Snapshot
+	switch branch, ok := branchAt(ar, h); {
+	case ok:
+		if found, err = fetchOnce(branch.String()); err != nil {
+			return plumbing.ZeroHash, err
+		}
+	case ar.Capabilities.Supports(capability.AllowReachableSHA1InWant):
+		found, err = fetchOnce(sha)
+		if err != nil && strings.Contains(err.Error(), "not our ref") {
+			return plumbing.ZeroHash, fmt.Errorf("commit %s is not on %s: the server has no branch or tag it is reachable from: %w", sha, c.URL(), err)
+		}
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+	default:
+		if found, err = c.deepen(ctx, snap.branch, h); err != nil {
+			return plumbing.ZeroHash, err
+		}
+	}
+	if _, err := found.repo.CommitObject(h); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("commit %s is not on %s: %w", sha, c.URL(), err)
 	}
+	if err := snap.adopt(found); err != nil {
+		return plumbing.ZeroHash, err
+	}
 	return h, nil
+}
+
+// deepen fetches branch deeper and deeper (deepenDepths) until commit h is
+// in what was fetched, and returns that snapshot.
+func (c *Client) deepen(ctx context.Context, branch string, h plumbing.Hash) (*Snapshot, error) {
+	for _, depth := range deepenDepths {
+		deeper, err := c.Snapshot(ctx, branch, depth)
+		if err != nil {
+			return nil, err
+		}
+		if deeper.Head == nil {
+			return nil, fmt.Errorf("commit %s is not on branch %s of %s: the branch does not exist", h, branch, c.URL())
+		}
+		if _, err := deeper.repo.CommitObject(h); err == nil {
+			return deeper, nil
+		}
+		if shallow, err := deeper.repo.Storer.Shallow(); err != nil || len(shallow) == 0 || depth == 0 {
+			break // the whole history is there
+		}
+		fmt.Fprintf(c.log, "commit %s is not in the last %d commits of %s: fetching more of its history\n", h.String()[:12], depth, branch)
+	}
+	return nil, fmt.Errorf("commit %s is not on branch %s of %s: its whole history was fetched and does not hold it (rewritten by a force push?)", h, branch, c.URL())
+}
+
+// branchAt finds a branch of the advertisement whose tip is h.
+func branchAt(ar *packp.AdvRefs, h plumbing.Hash) (plumbing.ReferenceName, bool) {
+	names := make([]string, 0, len(ar.References))
+	for name, at := range ar.References {
+		if at == h && strings.HasPrefix(name, "refs/heads/") {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "", false
+	}
+	sort.Strings(names)
+	return plumbing.ReferenceName(names[0]), true
+}
+
+// TagsAt lists the remote's tags on commit h, lightweight or annotated,
+// sorted.
+func (c *Client) TagsAt(ctx context.Context, h plumbing.Hash) ([]string, error) {
+	ar, err := c.advertise(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for name, at := range ar.References {
+		if peeled, ok := ar.Peeled[name]; ok {
+			at = peeled
+		}
+		if tag, ok := strings.CutPrefix(name, "refs/tags/"); ok && at == h {
+			tags = append(tags, tag)
+		}
+	}
+	sort.Strings(tags)
+	return tags, nil
+}
+
+// advertise is the remote's ref advertisement for fetching: its refs and
+// its capabilities.
+func (c *Client) advertise(ctx context.Context) (*packp.AdvRefs, error) {
+	var ar *packp.AdvRefs
+	err := c.backoff.Do(ctx, c.log, "list refs of "+c.URL(), func() error {
+		err := c.gogit(ctx, func(ctx context.Context) error {
+			ep, err := transport.NewEndpoint(c.ep.raw)
+			if err != nil {
+				return err
+			}
+			ep.InsecureSkipTLS = c.insecure
+			cl, err := client.NewClient(ep)
+			if err != nil {
+				return err
+			}
+			sess, err := cl.NewUploadPackSession(ep, c.auth)
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			ar, err = sess.AdvertisedReferencesContext(ctx)
+			return err
+		})
+		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+			ar, err = packp.NewAdvRefs(), nil
+		}
+		return c.describe("list refs of", err)
+	})
+	return ar, err
 }

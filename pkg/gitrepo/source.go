@@ -86,7 +86,7 @@ func (s Source) Author() (Signature, error) {
 }
 
 // Client opens the remote with these credentials.
-func (s Source) Client(log io.Writer) (*Client, error) {
+func (s Source) Client(log io.Writer, opts ...Option) (*Client, error) {
 	c, err := New(s.URI, Auth{
 		Username:      s.Username,
 		Password:      s.Password,
@@ -94,7 +94,7 @@ func (s Source) Client(log io.Writer) (*Client, error) {
 		Passphrase:    s.PrivateKeyPassphrase,
 		KnownHosts:    s.KnownHosts,
 		SkipTLSVerify: s.SkipSSLVerification,
-	}, WithLog(log))
+	}, append([]Option{WithLog(log)}, opts...)...)
 	if err != nil {
 		return nil, resource.ConfigErrorf("%v", err)
 	}
@@ -107,8 +107,8 @@ func (s Source) TimeoutOr() time.Duration { return s.Timeout.Or(DefaultTimeout) 
 // Open connects as the source says, for at most TimeoutOr, and returns the
 // client, the step's context, and the func that cancels it and closes the
 // client.
-func (s Source) Open(ctx context.Context, log io.Writer) (*Client, context.Context, func(), error) {
-	c, err := s.Client(log)
+func (s Source) Open(ctx context.Context, log io.Writer, opts ...Option) (*Client, context.Context, func(), error) {
+	c, err := s.Client(log, opts...)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -258,7 +258,7 @@ func TestValuePathsAndSetters(t *testing.T) {
 	tip := fx.srv.Tip(t, "deploy", "main")
 	rt.Run(t, "in", dir, map[string]any{"source": src, "version": map[string]string{"ref": tip}}, nil).OK(t, nil)
 	var found []map[string]any
-	data, err := os.ReadFile(filepath.Join(dir, "images.json"))
+	data, err := os.ReadFile(filepath.Join(dir, ".git", "gitops", "images.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &found))
 	var sources []string
@@ -431,7 +431,7 @@ func TestCheck(t *testing.T) {
 	require.Equal(t, []string{c2}, check(src, nil), "latest matching, own commit and ignored paths skipped")
 	require.Equal(t, []string{fx.seed, c2}, check(src, map[string]string{"ref": fx.seed}))
 	require.Equal(t, []string{c2}, check(src, map[string]string{"ref": c2}))
-	src["ignore_own_commits"] = false
+	src["ignore_own_commits"], src["disable_ci_skip"] = false, true // c3 says [ci skip]
 	require.Equal(t, []string{c2, c3}, check(src, map[string]string{"ref": c2}))
 	require.Equal(t, []string{c4}, check(fx.source(nil), nil), "no paths: every commit")
 	require.Equal(t, []string{c3}, check(src, map[string]string{"ref": strings.Repeat("0", 40)}), "unknown ref: the latest")
@@ -461,13 +461,13 @@ func TestInWritesTreeImagesAndArchive(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(d), "acme/a:1.0", "the tree at the requested commit, not the tip")
 	var found []map[string]any
-	data, err := os.ReadFile(filepath.Join(dir, "images.json"))
+	data, err := os.ReadFile(filepath.Join(dir, ".git", "gitops", "images.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &found))
 	require.Equal(t, []map[string]any{{"file": "apps/d.yaml", "document": float64(0), "path": "spec.containers[0].image",
 		"repository": "acme/a", "tag": "1.0", "source": "workload"}}, found)
 
-	f, err := os.Open(filepath.Join(dir, "manifests.tgz"))
+	f, err := os.Open(filepath.Join(dir, ".git", "gitops", "manifests.tgz"))
 	require.NoError(t, err)
 	defer f.Close()
 	gz, err := gzip.NewReader(f)

@@ -27,7 +27,9 @@ type Tree interface {
 }
 
 // Target is one image to set: Tag and/or Digest for every reference to
-// Repository (or, with Setter, every value marked with that ImagePolicy).
+// Repository; or, with Setter, the image Repository:Tag@Digest (each part
+// optional) written into every value marked for that ImagePolicy, whatever
+// it holds (yamledit.File.SetMarked).
 type Target struct {
 	Repository string
 	Setter     string
@@ -182,14 +184,14 @@ func fullRepository(img yamledit.Image) string {
 	return img.Repository
 }
 
+// matches reports whether t sets img: a reference to its repository, or,
+// with a setter, a reference marked for it (a marker owns its field,
+// whatever repository it names).
 func matches(img yamledit.Image, t Target) bool {
-	repo := fullRepository(img)
 	if t.Setter != "" {
-		if img.Setter == nil || img.Setter.Policy != t.Setter {
-			return false
-		}
-		return t.Repository == "" || repo == "" || imageref.SameRepository(repo, t.Repository)
+		return img.Marked(t.Setter)
 	}
+	repo := fullRepository(img)
 	if repo == "" {
 		return false
 	}
@@ -354,8 +356,10 @@ func (v inventory) add(img yamledit.Image) {
 			v.repos[imageref.Canonical(r)] = r
 		}
 	}
-	if img.Setter != nil {
-		v.setters[img.Setter.Policy] = true
+	for _, s := range img.Scalars() {
+		if st := s.Setter(); st != nil {
+			v.setters[st.Policy] = true
+		}
 	}
 }
 
@@ -392,7 +396,11 @@ func (e *Editor) editFile(f *yamledit.File, targets []Target, st *applyState) ([
 			continue
 		}
 		t := targets[setBy[i]]
-		sp, tag, digest, err := e.setImage(f, img, t)
+		set := e.setImage
+		if t.Setter != "" {
+			set = e.setMarked
+		}
+		sp, after, err := set(f, img, t)
 		if err == nil && len(sp) > 0 {
 			err = checkAliases(f, imgs, setBy, i, sp)
 		}
@@ -404,10 +412,6 @@ func (e *Editor) editFile(f *yamledit.File, targets []Target, st *applyState) ([
 			continue
 		}
 		splices = append(splices, sp...)
-		newTag, newDigest := tag, digest
-		if tag == "" {
-			newTag = img.Tag // a digest alone keeps the tag
-		}
 		repo := fullRepository(img)
 		if repo == "" {
 			repo = t.Repository
@@ -415,7 +419,10 @@ func (e *Editor) editFile(f *yamledit.File, targets []Target, st *applyState) ([
 		if repo == "" {
 			repo = t.Setter
 		}
-		c := ImageChange{Repository: repo, Name: shortName(repo), Old: describe(img.Tag, img.Digest), New: describe(newTag, newDigest), File: f.Name(), Path: img.Path}
+		c := ImageChange{Repository: repo, Name: shortName(repo), Old: describe(img.Tag, img.Digest), New: describe(after.Tag, after.Digest), File: f.Name(), Path: img.Path}
+		if moved := fullRepository(after); moved != fullRepository(img) && moved != "" {
+			c.New = imageref.Ref{Name: moved, Tag: after.Tag, Digest: after.Digest}.String() // another repository: the change names it
+		}
 		if through := aliasLines(img); len(through) > 0 {
 			c.Through, c.Line = through, img.Scalars()[0].Line()
 		}
@@ -588,9 +595,10 @@ func describeScope(s pathSet) string {
 	return out
 }
 
-// setImage rewrites one reference. Parts a values file does not have (no
-// digest key beside repository and tag) are left out, with a warning.
-func (e *Editor) setImage(f *yamledit.File, img yamledit.Image, t Target) ([]yamledit.Splice, string, string, error) {
+// setImage rewrites one reference, returning it as it reads after the
+// splices. Parts a values file does not have (no digest key beside
+// repository and tag) are left out, with a warning.
+func (e *Editor) setImage(f *yamledit.File, img yamledit.Image, t Target) ([]yamledit.Splice, yamledit.Image, error) {
 	tag, digest := t.Tag, t.Digest
 	if img.Ref == nil && img.Source != yamledit.SourceKustomize {
 		if img.TagScalar == nil {
@@ -603,11 +611,35 @@ func (e *Editor) setImage(f *yamledit.File, img yamledit.Image, t Target) ([]yam
 			digest = ""
 		}
 		if tag == "" && digest == "" {
-			return nil, "", "", nil
+			return nil, img, nil
 		}
 	}
 	sp, err := f.SetImage(img, tag, digest)
-	return sp, tag, digest, err
+	after := img
+	if tag != "" {
+		after.Tag, after.Digest = tag, "" // a new tag alone drops the stale digest
+	}
+	if digest != "" {
+		after.Digest = digest
+	}
+	return sp, after, err
+}
+
+// setMarked writes t's image into the values of img marked for setter
+// t.Setter, and only those. A digest left beside a tag it sets, unmarked,
+// is logged: it still pins the old image.
+func (e *Editor) setMarked(f *yamledit.File, img yamledit.Image, t Target) ([]yamledit.Splice, yamledit.Image, error) {
+	sp, after, err := f.SetMarked(img, t.Setter, yamledit.PolicyImage{Repository: t.Repository, Tag: t.Tag, Digest: t.Digest})
+	if err != nil || len(sp) == 0 {
+		return sp, after, err
+	}
+	if d := img.DigestScalar; d != nil && d.Value != "" && t.Digest == "" && after.Tag != img.Tag {
+		if st := d.Setter(); st == nil || st.Policy != t.Setter {
+			e.logf("warning: %s: %s is not marked for setter %s and still pins %s to its old image: mark it %s:digest or clear it",
+				f.Name(), d.Path, t.Setter, fullRepository(img), t.Setter)
+		}
+	}
+	return sp, after, nil
 }
 
 // addEntry returns the kustomization n (as edited so far) with an images

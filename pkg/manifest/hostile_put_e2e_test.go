@@ -195,7 +195,7 @@ func TestOversizeFilesAreNamed(t *testing.T) {
 			in := rt.Run(t, "in", dir, map[string]any{"source": fx.source(nil), "version": map[string]string{"ref": fx.seed}}, nil)
 			in.OK(t, nil)
 			require.Contains(t, in.Stderr, "warning: some files are left out of images.json: "+tt.want)
-			data, err := os.ReadFile(filepath.Join(dir, "images.json"))
+			data, err := os.ReadFile(filepath.Join(dir, ".git", "gitops", "images.json"))
 			require.NoError(t, err)
 			var found []map[string]any
 			require.NoError(t, json.Unmarshal(data, &found))

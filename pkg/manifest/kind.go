@@ -25,16 +25,17 @@ import (
 // Kind is the manifest kind's verbs.
 func Kind() resource.Kind { return resource.NewKind(Check, In, Out) }
 
-// checkDepth is the history check fetches first; it fetches everything
-// when the requested commit (or any matching commit) is not in it.
+// checkDepth is the history check fetches first; it fetches the whole
+// branch when the answer lies further back (gitrepo.History).
 const checkDepth = 100
 
 func (s *Source) tracked() pathSet { return pathSet{include: s.Paths, exclude: s.IgnorePaths} }
 
-// Check lists the commits on the branch that touch the tracked paths, oldest
-// first: with no version the latest one; with a version the requested one
-// (while it is on the branch) and every later one. When the requested
-// commit is not on the branch any more, it reports the latest.
+// Check lists the commits on the branch's first-parent line that touch the
+// tracked paths, oldest first, leaving out those skips names: with no
+// version the latest one; with a version the requested one (while it is
+// on the branch) and every later one. When the requested commit is not on
+// the branch any more, it reports the latest.
 func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 	req, err := parseCheckRequest(in)
 	if err != nil {
@@ -46,100 +47,68 @@ func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 		return nil, err
 	}
 	defer done()
+	hist, err := client.History(ctx, src.Branch, checkDepth)
+	if err != nil {
+		return nil, err
+	}
+	defer hist.Close()
+	if hist.Tip().IsZero() {
+		in.Logf("branch %s does not exist on %s yet: no versions", src.Branch, client.URL())
+		return []Version{}, nil
+	}
 	scope := src.tracked()
-	for _, depth := range []int{checkDepth, 0} {
-		snap, err := client.Snapshot(ctx, src.Branch, depth)
-		if err != nil {
-			return nil, err
+	paths := scope.history()
+	var matching []string // newest first
+	found, skipped := false, 0
+	err = hist.Walk(ctx, func(c *gitrepo.HistoryCommit) error {
+		if requested != "" && c.Hash.String() == requested {
+			found = true
+			return gitrepo.ErrStop
 		}
-		if snap.Head == nil {
-			in.Logf("branch %s does not exist on %s yet: no versions", src.Branch, client.URL())
-			return []Version{}, nil
+		if src.skips(c.Message) {
+			skipped++
+			return nil
 		}
-		var matching []string // newest first
-		found, seen := false, 0
-		err = snap.Log(func(c *object.Commit) error {
-			seen++
-			if requested != "" && c.Hash.String() == requested {
-				found = true
-				return gitrepo.ErrStop
-			}
-			if src.IgnoreOwnCommits && gitrepo.HasTrailer(c.Message, resource.TrailerKey, KindName) {
-				return nil
-			}
-			ok, err := touches(c, scope)
-			if err != nil {
+		if scope.Limited() {
+			if ok, err := c.Changed(paths); err != nil || !ok {
 				return err
 			}
-			if ok {
-				matching = append(matching, c.Hash.String())
-				if requested == "" {
-					return gitrepo.ErrStop
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read the history of %s on %s: %w", src.Branch, client.URL(), err)
 		}
-		complete := depth == 0 || seen < depth
-		switch {
-		case requested == "" && (len(matching) > 0 || complete):
-			if len(matching) == 0 {
-				in.Logf("no commit on %s touches the tracked paths", src.Branch)
-				return []Version{}, nil
-			}
-			in.Logf("latest commit on %s touching the tracked paths: %s", src.Branch, matching[0][:12])
-			return []Version{{matching[0]}}, nil
-		case requested != "" && found:
-			out := []Version{{requested}}
-			for i := len(matching) - 1; i >= 0; i-- {
-				out = append(out, Version{matching[i]})
-			}
-			in.Logf("%d new commit(s) on %s since %s", len(matching), src.Branch, requested[:12])
-			return out, nil
-		case requested != "" && complete:
-			in.Logf("commit %s is not on %s any more: reporting the latest", requested[:12], src.Branch)
-			if len(matching) == 0 {
-				return []Version{}, nil
-			}
-			return []Version{{matching[0]}}, nil
+		matching = append(matching, c.Hash.String())
+		if requested == "" {
+			return gitrepo.ErrStop
 		}
-		in.Logf("not found in the last %d commits of %s: fetching the full history", depth, src.Branch)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the history of %s on %s: %w", src.Branch, client.URL(), err)
 	}
-	return []Version{}, nil
+	if skipped > 0 {
+		in.Logf("left out %d commit(s) for [ci skip], [skip ci] or ignore_own_commits", skipped)
+	}
+	switch {
+	case found:
+		out := []Version{{requested}}
+		for i := len(matching) - 1; i >= 0; i-- {
+			out = append(out, Version{matching[i]})
+		}
+		in.Logf("%d new commit(s) on %s since %s", len(matching), src.Branch, requested[:12])
+		return out, nil
+	case requested != "":
+		in.Logf("commit %s is not on %s any more: reporting the latest", requested[:12], src.Branch)
+	}
+	if len(matching) == 0 {
+		in.Logf("no commit on %s touches the tracked paths", src.Branch)
+		return []Version{}, nil
+	}
+	in.Logf("latest commit on %s touching the tracked paths: %s", src.Branch, matching[0][:12])
+	return []Version{{matching[0]}}, nil
 }
 
-// touches reports whether c changed a file in scope, compared with its
-// first parent (with no parent, or the parent beyond a shallow fetch, every
-// file of c counts as changed).
-func touches(c *object.Commit, scope pathSet) (bool, error) {
-	if !scope.Limited() {
-		return true, nil
-	}
-	tree, err := c.Tree()
-	if err != nil {
-		return false, err
-	}
-	var parentTree *object.Tree
-	if c.NumParents() > 0 {
-		if p, err := c.Parent(0); err == nil {
-			if parentTree, err = p.Tree(); err != nil {
-				return false, err
-			}
-		}
-	}
-	changes, err := object.DiffTree(parentTree, tree)
-	if err != nil {
-		return false, err
-	}
-	for _, ch := range changes {
-		if (ch.From.Name != "" && scope.Match(ch.From.Name)) || (ch.To.Name != "" && scope.Match(ch.To.Name)) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
+// ownFilesDir is where In writes its own files (images.json,
+// manifests.tgz) in the get dir: in .git, where no file of the repository
+// can be, git sees nothing, and put: cluster's path never reads.
+const ownFilesDir = ".git/gitops"
 
 // snapTree is a gitrepo.Snapshot as a Tree.
 type snapTree struct{ *gitrepo.Snapshot }
@@ -153,16 +122,18 @@ func (s snapTree) Names() ([]string, error) {
 	return names, err
 }
 
-// In writes the tree at version.ref to the build dir, with .git/ref (the
-// commit), images.json (every image reference in the tracked paths) and,
-// with archive: true, manifests.tgz of the tracked paths.
+// In writes the tree at version.ref to the build dir as a shallow git
+// checkout at that commit (.git from the fetch, with git-resource's files in
+// it), plus, in .git/gitops/, images.json (every image reference in the
+// tracked paths) and, with archive: true, manifests.tgz of the tracked
+// paths.
 func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 	req, err := parseInRequest(in)
 	if err != nil {
 		return resource.Response{}, err
 	}
 	src, params, ref := req.Source, req.Params, req.Ref
-	client, ctx, done, err := src.Open(ctx, in.Log)
+	client, ctx, done, err := src.Open(ctx, in.Log, gitrepo.ForCheckout())
 	if err != nil {
 		return resource.Response{}, err
 	}
@@ -180,14 +151,17 @@ func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 			return resource.Response{}, err
 		}
 	}
-	scope := src.tracked()
-	if err := snap.Checkout(in.Dir, nil); err != nil {
-		return resource.Response{}, fmt.Errorf("write the tree of %s to %s: %w", ref[:12], in.Dir, err)
-	}
-	if err := os.MkdirAll(filepath.Join(in.Dir, ".git"), 0o755); err != nil {
+	tags, err := client.TagsAt(ctx, snap.HeadHash())
+	if err != nil {
 		return resource.Response{}, err
 	}
-	if err := os.WriteFile(filepath.Join(in.Dir, ".git", "ref"), []byte(ref+"\n"), 0o644); err != nil {
+	co := gitrepo.Checkout{URL: client.URL(), Tags: tags}
+	if err := snap.CheckoutRepository(in.Dir, co); err != nil {
+		return resource.Response{}, fmt.Errorf("write the tree of %s to %s: %w", ref[:12], in.Dir, err)
+	}
+	scope := src.tracked()
+	ours := filepath.Join(in.Dir, filepath.FromSlash(ownFilesDir))
+	if err := os.MkdirAll(ours, 0o755); err != nil {
 		return resource.Response{}, err
 	}
 	ed := &Editor{Tree: snapTree{snap}, ValuePaths: src.valuePaths(), Log: in.Log}
@@ -196,11 +170,11 @@ func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 		in.Logf("warning: some files are left out of images.json: %v", err)
 	}
 	data, _ := json.MarshalIndent(found, "", "  ")
-	if err := os.WriteFile(filepath.Join(in.Dir, "images.json"), append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(ours, "images.json"), append(data, '\n'), 0o644); err != nil {
 		return resource.Response{}, err
 	}
 	if params.Archive {
-		if err := writeArchive(snap, scope, filepath.Join(in.Dir, "manifests.tgz")); err != nil {
+		if err := writeArchive(snap, scope, filepath.Join(ours, "manifests.tgz")); err != nil {
 			return resource.Response{}, fmt.Errorf("write manifests.tgz: %w", err)
 		}
 	}

@@ -23,14 +23,17 @@ const KindName = "manifest"
 type Source struct {
 	Kind string `json:"kind"`
 	gitrepo.Source
-	// Paths are the files the resource tracks: globs (path.Match, matched
-	// against the file and each of its parent dirs) or dir prefixes. Empty
-	// means the whole repository.
+	// Paths are the files the resource tracks: git pathspecs, as
+	// git-resource reads them (see pathSet). Empty means the whole repository.
 	Paths []string `json:"paths"`
 	// IgnorePaths are taken out of Paths, written the same way.
 	IgnorePaths []string `json:"ignore_paths"`
 	// IgnoreOwnCommits makes check skip the commits out made.
 	IgnoreOwnCommits bool `json:"ignore_own_commits"`
+	// DisableCISkip makes check report commits whose message holds
+	// [ci skip] or [skip ci], which it skips otherwise (git-resource's
+	// disable_ci_skip).
+	DisableCISkip bool `json:"disable_ci_skip"`
 	// ValuePaths name where Helm values files keep images, beside the
 	// repository+tag pairs found on their own.
 	ValuePaths []ValuePath `json:"value_paths"`
@@ -158,17 +161,13 @@ func (s *Source) registryOptions() []registry.Option {
 	return []registry.Option{registry.WithBasicAuth(s.RegistryUsername, s.RegistryPassword), registry.WithDockerConfig(s.DockerConfig), registry.WithInsecure(s.RegistryInsecure)}
 }
 
-// validatePatterns checks paths: relative, inside the repository, valid globs.
+// validatePatterns checks paths: relative, inside the repository, pathspecs git accepts.
 func validatePatterns(field string, patterns []string) error {
 	var errs []error
 	for i, p := range patterns {
 		name := fmt.Sprintf("%s[%d]", field, i)
-		if err := validateRepoPath(name, p); err != nil {
+		if err := validatePathspec(name, p); err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		if _, err := path.Match(p, ""); err != nil {
-			errs = append(errs, resource.ConfigErrorf("%s: %q is not a valid glob: %v", name, p, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -35,7 +35,7 @@ func TestSourceValidation(t *testing.T) {
 			"ignore_own_commits":true,"value_paths":[{"repository":"image.repository","tag":"image.tag"}],"registry_username":"u","registry_password":"p","timeout":"1m"}`, nil},
 		{"missing uri and branch", `{"kind":"manifest"}`, []string{"source.uri is required for kind manifest", "source.branch is required"}},
 		{"unknown key", `{"kind":"manifest","uri":"https://h/r.git","branch":"main","path":["x"]}`, []string{`unknown key "path"`, `did you mean "paths"`}},
-		{"bad paths", `{"kind":"manifest","uri":"https://h/r.git","branch":"main","paths":["/abs","../up","[bad"],"ignore_paths":[""]}`,
+		{"bad paths", `{"kind":"manifest","uri":"https://h/r.git","branch":"main","paths":["/abs","../up",":(bad)x"],"ignore_paths":[""]}`,
 			[]string{"source.paths[0]", "source.paths[1]", "source.paths[2]", "source.ignore_paths[0] is empty"}},
 		{"value path", `{"kind":"manifest","uri":"https://h/r.git","branch":"main","value_paths":[{"tag":"a.b"},{"repository":"a","digest":"d"}]}`,
 			[]string{"source.value_paths[0].repository is required", "source.value_paths[1].digest needs"}},

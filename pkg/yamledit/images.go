@@ -462,6 +462,129 @@ func parseSetter(comment string) *Setter {
 	return nil
 }
 
+// Setter returns the Flux marker in the comment after the scalar, or nil.
+func (s *Scalar) Setter() *Setter { return parseSetter(s.Comment) }
+
+// Marked reports whether a scalar of img is marked for the ImagePolicy
+// policy ("namespace:name"), whole or by part.
+func (img Image) Marked(policy string) bool {
+	for _, s := range img.Scalars() {
+		if st := s.Setter(); st != nil && st.Policy == policy {
+			return true
+		}
+	}
+	return false
+}
+
+// PolicyImage is the image a put writes for an ImagePolicy; a part left
+// empty is not given.
+type PolicyImage struct {
+	Repository, Tag, Digest string
+}
+
+// SetMarked returns the splices that write the policy's image into every
+// scalar of img marked for policy, whatever it holds, as Flux's image
+// automation does, and img as it reads after them. A marker owns its
+// field: a whole-reference marker takes the reference (its repository
+// too, when to names another one; the same repository keeps its
+// spelling), :name the repository, :tag the tag, :digest the digest, and
+// a new tag without a digest clears a :digest field (the digest of the
+// old tag would still pin the old image). A part to does not give is left
+// as it is; scalars not marked for policy are never touched.
+func (f *File) SetMarked(img Image, policy string, to PolicyImage) ([]Splice, Image, error) {
+	after := img
+	var out []Splice
+	set := func(s *Scalar, value string) error {
+		if s.Value == value {
+			return nil
+		}
+		sp, err := s.Replace(value)
+		out = append(out, sp)
+		return err
+	}
+	for _, s := range img.Scalars() {
+		st := s.Setter()
+		if st == nil || st.Policy != policy {
+			continue
+		}
+		var err error
+		switch st.Field {
+		case "":
+			var r imageref.Ref
+			if r, err = policyRef(s, to); err == nil {
+				after.Repository, after.Tag, after.Digest = r.Name, r.Tag, r.Digest
+				err = set(s, r.String())
+			}
+		case "name":
+			if to.Repository == "" || imageref.SameRepository(s.Value, to.Repository) {
+				continue
+			}
+			if s == img.NameScalar {
+				after.Name = to.Repository
+			}
+			if s != img.NameScalar || img.RepositoryScalar == nil {
+				after.Repository, after.Registry = to.Repository, ""
+			}
+			err = set(s, to.Repository)
+		case "tag":
+			if to.Tag == "" {
+				continue
+			}
+			if err = imageref.ValidateTag(to.Tag); err == nil {
+				after.Tag = to.Tag
+				err = set(s, to.Tag)
+			}
+		case "digest":
+			if to.Tag == "" && to.Digest == "" {
+				continue
+			}
+			if to.Digest != "" {
+				err = imageref.ValidateDigest(to.Digest)
+			}
+			if err == nil {
+				after.Digest = to.Digest
+				err = set(s, to.Digest)
+			}
+		}
+		if err != nil {
+			return nil, Image{}, fmt.Errorf("%s: document %d: %s (setter %s): %w", f.name, s.Doc, s.Path, st.Policy, err)
+		}
+	}
+	return out, after, nil
+}
+
+// policyRef is the reference a whole-reference marker on s takes: the
+// scalar's own, moved to to.Repository when that names another
+// repository, with to's tag and digest.
+func policyRef(s *Scalar, to PolicyImage) (imageref.Ref, error) {
+	r, err := imageref.Parse(s.Value)
+	if err != nil {
+		return r, err
+	}
+	if to.Repository != "" && !imageref.SameRepository(r.Name, to.Repository) {
+		if r, err = r.WithName(to.Repository); err != nil {
+			return r, err
+		}
+	}
+	return withParts(r, to.Tag, to.Digest)
+}
+
+// withParts returns r with tag and/or digest set (either may be empty): a
+// new tag alone drops the digest pinned for the old one, a digest keeps
+// the tag.
+func withParts(r imageref.Ref, tag, digest string) (imageref.Ref, error) {
+	var err error
+	if tag != "" {
+		if r, err = r.WithTag(tag); err != nil {
+			return r, err
+		}
+	}
+	if digest != "" {
+		return r.WithDigest(digest)
+	}
+	return r, nil
+}
+
 // SetImage returns the splices that point img at tag and/or digest (either
 // may be empty, not both). A whole reference keeps its name as written; a
 // new tag alone drops a stale digest, a digest keeps the tag. A kustomize
@@ -476,15 +599,8 @@ func (f *File) SetImage(img Image, tag, digest string) ([]Splice, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", f.name, img.Ref.Path, err)
 		}
-		if tag != "" {
-			if r, err = r.WithTag(tag); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", f.name, img.Ref.Path, err)
-			}
-		}
-		if digest != "" {
-			if r, err = r.WithDigest(digest); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", f.name, img.Ref.Path, err)
-			}
+		if r, err = withParts(r, tag, digest); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", f.name, img.Ref.Path, err)
 		}
 		if r.String() == img.Ref.Value {
 			return nil, nil

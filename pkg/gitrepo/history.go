@@ -1,0 +1,287 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// deepenBy is how much deeper each fetch of a History goes than the one
+// before: the commits fetched, all fetches summed, stay within
+// deepenBy²/(deepenBy-1) times what the walk needs (4.5), not the branch's
+// whole history (each fetch starts afresh: go-git cannot deepen a shallow
+// clone in place). That factor is least near 3.
+const deepenBy = 3
+
+// History is the first-parent history of a branch as git log
+// --first-parent walks it, for questions whose answer may lie far back
+// ("which commits since X changed these paths?"). It is fetched into a
+// temporary dir under os.TempDir(), so the pack stays on disk and memory
+// holds its index and the objects last read (packCache); Close removes the
+// dir.
+//
+// The first fetch takes depth commits (0: all of them). When a walk needs
+// what lies beyond them (the parent of the last commit fetched, to go on
+// or to compare with it), the branch is fetched afresh deepenBy times
+// deeper, and the walk goes on where it was: a commit whose parent was not
+// fetched is never compared with nothing.
+//
+// A server that does not filter (a stock git http-backend, whose
+// uploadpack.allowFilter is off) sends every tree and blob of the commits
+// fetched; they go to disk as they arrive, checked as every fetch is
+// (MaxPackObjects, MaxPackMemory, MaxPackBytes), and are indexed in memory
+// (diskStorage, packReader).
+//
+// A question is a Walk with a Pathspec, answered as soon as it can be:
+//
+//	h, err := client.History(ctx, "main", 100)
+//	if err != nil { … }
+//	defer h.Close()
+//	err = h.Walk(ctx, func(c *gitrepo.HistoryCommit) error {
+//		changed, err := c.Changed(paths) // e.g. the version file
+//		if err != nil || !changed {
+//			return err
+//		}
+//		found = c.Hash
+//		return gitrepo.ErrStop
+//	})
+type History struct {
+	c      *Client
+	branch string
+	dir    string
+	pack   *packReader // nil when the branch does not exist
+	// tip is the branch's commit at the first fetch, zero when the branch
+	// does not exist.
+	tip plumbing.Hash
+	// shallow are the fetched commits whose parents were not fetched.
+	shallow map[plumbing.Hash]bool
+	// depth of the last fetch, 0 for all of the branch.
+	depth int
+}
+
+// History fetches the last depth commits of branch (0: all). A branch that
+// does not exist gives a History whose Tip is zero and whose walks are
+// empty.
+func (c *Client) History(ctx context.Context, branch string, depth int) (*History, error) {
+	h := &History{c: c, branch: branch}
+	if err := h.fetch(ctx, depth); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Tip is the commit the branch pointed at when it was fetched, or the zero
+// hash when it does not exist.
+func (h *History) Tip() plumbing.Hash { return h.tip }
+
+// Close removes what the history fetched.
+func (h *History) Close() {
+	if h.pack != nil {
+		h.pack.Close()
+	}
+	if h.dir != "" {
+		os.RemoveAll(h.dir)
+	}
+	h.pack, h.dir = nil, ""
+}
+
+// Walk calls fn with each commit on the first-parent chain from Tip,
+// newest first, until fn returns ErrStop or the chain ends at a commit
+// without parents. What fn may ask of each commit: HistoryCommit.Changed.
+// Tags, other branches and the other parents of merges are not walked, as
+// with git log --first-parent.
+func (h *History) Walk(ctx context.Context, fn func(c *HistoryCommit) error) error {
+	for next := h.tip; !next.IsZero(); {
+		c, err := h.commit(next)
+		if err != nil {
+			return err
+		}
+		err = fn(&HistoryCommit{Commit: c, ctx: ctx, h: h})
+		if errors.Is(err, ErrStop) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(c.ParentHashes) == 0 {
+			return nil
+		}
+		if err := h.beyond(ctx, c.Hash); err != nil {
+			return err
+		}
+		next = c.ParentHashes[0]
+	}
+	return nil
+}
+
+// HistoryCommit is a commit met by History.Walk: the fields of
+// object.Commit, decoded without a storer (its Tree, Parents and Files
+// methods are not available: ask Changed).
+type HistoryCommit struct {
+	*object.Commit
+	ctx context.Context
+	h   *History
+}
+
+// Pathspec says which files a question is about. Match reports whether a
+// file (a path with / separators, from the repository's root) is one;
+// MayHold reports whether a dir may hold one, and is asked before the dir
+// is read: a dir it rules out is never compared. Say true when unsure.
+type Pathspec interface {
+	Match(file string) bool
+	MayHold(dir string) bool
+}
+
+// Changed reports whether a file paths accepts differs between the commit
+// and its first parent, as git log --first-parent -- <paths> decides it:
+// added, removed, or another content or mode. A commit without parents
+// changes every file it has. Trees are compared by hash, from the root
+// down, and only into the dirs whose hashes differ and that paths.MayHold:
+// a question about apps/web/ reads the trees on that path and no other.
+func (c *HistoryCommit) Changed(paths Pathspec) (bool, error) {
+	var parentTree plumbing.Hash
+	if len(c.ParentHashes) > 0 {
+		if err := c.h.beyond(c.ctx, c.Hash); err != nil {
+			return false, err
+		}
+		p, err := c.h.commit(c.ParentHashes[0])
+		if err != nil {
+			return false, err
+		}
+		parentTree = p.TreeHash
+	}
+	changed, err := c.h.treeChanged(c.TreeHash, parentTree, "", paths)
+	if err != nil {
+		return false, fmt.Errorf("compare commit %s with its parent: %w", short(c.Hash), err)
+	}
+	return changed, nil
+}
+
+// beyond makes the parents of commit h available: when h is at the edge
+// of what was fetched, it fetches deepenBy times deeper.
+func (h *History) beyond(ctx context.Context, commit plumbing.Hash) error {
+	if !h.shallow[commit] {
+		return nil
+	}
+	depth := h.depth * deepenBy
+	fmt.Fprintf(h.c.log, "reading past the %d commits fetched of %s: fetching %d\n", h.depth, h.branch, depth)
+	old := *h
+	if err := h.fetch(ctx, depth); err != nil {
+		return err
+	}
+	old.Close()
+	if _, err := h.commit(commit); err != nil {
+		return fmt.Errorf("%s on %s was rewritten while it was read (commit %s is gone): %w", h.branch, h.c.URL(), short(commit), err)
+	}
+	return nil
+}
+
+func (h *History) commit(hash plumbing.Hash) (*object.Commit, error) {
+	data, err := h.object(plumbing.CommitObject, hash)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s of %s: %w", short(hash), h.branch, err)
+	}
+	o := &plumbing.MemoryObject{}
+	o.SetType(plumbing.CommitObject)
+	o.Write(data)
+	c := &object.Commit{}
+	if err := c.Decode(o); err != nil {
+		return nil, fmt.Errorf("read commit %s of %s: %w", short(hash), h.branch, err)
+	}
+	return c, nil
+}
+
+// object returns the content of the object hash, of type typ (not to be
+// modified).
+func (h *History) object(typ plumbing.ObjectType, hash plumbing.Hash) ([]byte, error) {
+	if h.pack == nil {
+		return nil, plumbing.ErrObjectNotFound
+	}
+	t, data, ok, err := h.pack.object(hash)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, plumbing.ErrObjectNotFound
+	case t != typ:
+		return nil, fmt.Errorf("%s is a %s, not a %s", short(hash), t, typ)
+	}
+	return data, nil
+}
+
+// fetch fetches the branch at depth into a new temporary dir, which
+// replaces the history's (the caller closes the old one). The tip stays
+// the first fetch's: a branch that moved on since still holds it.
+func (h *History) fetch(ctx context.Context, depth int) error {
+	return h.c.backoff.Do(ctx, h.c.log, "fetch "+h.branch+" from "+h.c.URL(), func() error {
+		dir, err := os.MkdirTemp("", "gitops-resource-history-")
+		if err != nil {
+			return err
+		}
+		st := &diskStorage{Storage: filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(0)), dir: dir}
+		tip, err := h.c.fetchTo(ctx, st, h.branch, depth)
+		var shallow []plumbing.Hash
+		if err == nil {
+			shallow, err = st.Shallow()
+		}
+		if err == nil && !tip.IsZero() && st.pack == nil {
+			err = fmt.Errorf("fetch %s from %s: the server sent no pack", h.branch, h.c.URL())
+		}
+		if err != nil {
+			if st.pack != nil {
+				st.pack.Close()
+			}
+			os.RemoveAll(dir)
+			return err
+		}
+		if h.tip.IsZero() {
+			h.tip = tip
+		}
+		h.dir, h.pack, h.depth = dir, st.pack, depth
+		h.shallow = make(map[plumbing.Hash]bool, len(shallow))
+		for _, s := range shallow {
+			h.shallow[s] = true
+		}
+		return nil
+	})
+}
+
+// fetchTo fetches branch at depth into st and returns its tip, or the zero
+// hash when the branch does not exist.
+func (c *Client) fetchTo(ctx context.Context, st *diskStorage, branch string, depth int) (plumbing.Hash, error) {
+	repo, err := git.Init(st, nil)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	rem, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	local := plumbing.NewRemoteReferenceName("origin", branch)
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), local))
+	err = c.gogit(ctx, func(ctx context.Context) error {
+		return rem.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Depth: depth, Auth: c.auth, Tags: git.NoTags})
+	})
+	var noMatch git.NoMatchingRefSpecError
+	switch {
+	case errors.As(err, &noMatch), errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return plumbing.ZeroHash, nil
+	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
+		return plumbing.ZeroHash, c.describe("fetch "+branch+" from", err)
+	}
+	ref, err := repo.Reference(local, true)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", branch, c.URL(), err)
+	}
+	return ref.Hash(), nil
+}

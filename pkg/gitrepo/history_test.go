@@ -1,0 +1,136 @@
+package gitrepo_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gitops-resource/gitops-resource/internal/gittest"
+	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
+)
+
+// prefixes is a Pathspec of dirs and files: a file matches when it is one
+// of them or lies under one (git's rule for a pathspec without wildcards).
+type prefixes []string
+
+func (p prefixes) Match(file string) bool {
+	for _, x := range p {
+		if file == x || strings.HasPrefix(file, x+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (p prefixes) MayHold(dir string) bool {
+	for _, x := range p {
+		if p.Match(dir) || strings.HasPrefix(x, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// The walk and Changed answer as `git log --first-parent --format=%H --
+// <paths>` does on the server's repository, across adds, deletes, a file
+// turned into a dir, a mode change, a merge, and a history three times
+// the first fetch (which each walk reads past, fetching deeper).
+func TestHistoryChangedAgreesWithGitLog(t *testing.T) {
+	t.Parallel()
+	srv := gittest.New(t)
+	srv.CreateRepo(t, "r")
+	srv.Commit(t, "r", "main", map[string]string{"a/x.yaml": "1", "a/b/y.yaml": "1", "c": "1", "Run.sh": "#!/bin/sh\n"}, "root")
+	srv.SeedHistory(t, "r", "main", 25, func(i int) map[string]string {
+		switch i % 5 {
+		case 0:
+			return map[string]string{"a/x.yaml": fmt.Sprint(i)}
+		case 1:
+			return map[string]string{"a/b/y.yaml": fmt.Sprint(i)}
+		case 2:
+			return map[string]string{"c": fmt.Sprint(i)}
+		case 3:
+			return map[string]string{fmt.Sprintf("a/b/new%d", i): "n"}
+		}
+		return nil // an empty commit
+	})
+	srv.Commit(t, "r", "main", map[string]string{"c": gittest.Deleted, "c/inner": "now a dir"}, "c becomes a dir")
+	srv.Commit(t, "r", "main", map[string]string{"a/b/new3": gittest.Deleted}, "delete")
+	// A mode change only: the root tree again, run.sh made executable.
+	tip := srv.Tip(t, "r", "main")
+	listing := strings.Replace(srv.Git(t, "r", "ls-tree", tip+"^{tree}"), "100644 blob", "100755 blob", 1)
+	require.True(t, strings.HasPrefix(listing, "100755 blob"), "run.sh sorts first: %s", listing)
+	mktree := exec.Command("git", "--git-dir", srv.RepoPath("r"), "mktree")
+	mktree.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	mktree.Stdin = strings.NewReader(listing + "\n")
+	newTree, err := mktree.Output()
+	require.NoError(t, err)
+	mode := srv.Git(t, "r", "commit-tree", strings.TrimSpace(string(newTree)), "-p", tip, "-m", "chmod")
+	srv.Git(t, "r", "update-ref", "refs/heads/main", mode, tip)
+	srv.Git(t, "r", "branch", "side", "main")
+	srv.Commit(t, "r", "side", map[string]string{"a/x.yaml": "side"}, "side")
+	side := srv.Tip(t, "r", "side")
+	srv.SeedHistory(t, "r", "main", 5, func(i int) map[string]string { return map[string]string{"d": fmt.Sprint(i)} })
+	mainTip := srv.Tip(t, "r", "main")
+	merge := srv.Git(t, "r", "commit-tree", side+"^{tree}", "-p", mainTip, "-p", side, "-m", "merge")
+	srv.Git(t, "r", "update-ref", "refs/heads/main", merge, mainTip)
+
+	c, err := gitrepo.New(srv.HTTPURL("r"), gitrepo.Auth{})
+	require.NoError(t, err)
+	defer c.Close()
+	for _, paths := range []prefixes{{"a"}, {"a/b"}, {"a/x.yaml"}, {"c"}, {"c/inner"}, {"a/b/new13"}, {"Run.sh"}, {"d", "a/b/y.yaml"}, {"nowhere"}} {
+		t.Run(strings.Join(paths, "+"), func(t *testing.T) {
+			want := strings.Fields(srv.Git(t, "r", append([]string{"log", "--first-parent", "--format=%H", "main", "--"}, paths...)...))
+			h, err := c.History(context.Background(), "main", 10)
+			require.NoError(t, err)
+			defer h.Close()
+			got := []string{}
+			err = h.Walk(context.Background(), func(hc *gitrepo.HistoryCommit) error {
+				changed, err := hc.Changed(paths)
+				if changed {
+					got = append(got, hc.Hash.String())
+				}
+				return err
+			})
+			require.NoError(t, err)
+			if len(want) == 0 {
+				want = []string{}
+			}
+			require.Equal(t, want, got)
+		})
+	}
+	// The walk is the first-parent line, every commit of it.
+	h, err := c.History(context.Background(), "main", 10)
+	require.NoError(t, err)
+	defer h.Close()
+	var all []string
+	require.NoError(t, h.Walk(context.Background(), func(hc *gitrepo.HistoryCommit) error {
+		all = append(all, hc.Hash.String())
+		return nil
+	}))
+	require.Equal(t, strings.Fields(srv.Git(t, "r", "rev-list", "--first-parent", "main")), all)
+	require.NotContains(t, all, side)
+}
+
+// A branch that does not exist has no tip and an empty walk.
+func TestHistoryOfAMissingBranch(t *testing.T) {
+	t.Parallel()
+	srv := gittest.New(t)
+	srv.CreateRepo(t, "r")
+	srv.Commit(t, "r", "main", map[string]string{"f": "1"}, "root")
+	c, err := gitrepo.New(srv.HTTPURL("r"), gitrepo.Auth{})
+	require.NoError(t, err)
+	defer c.Close()
+	h, err := c.History(context.Background(), "nope", 10)
+	require.NoError(t, err)
+	defer h.Close()
+	require.True(t, h.Tip().IsZero())
+	require.NoError(t, h.Walk(context.Background(), func(*gitrepo.HistoryCommit) error {
+		t.Fatal("no commit expected")
+		return nil
+	}))
+}
