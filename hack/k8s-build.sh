@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane used by the tests (etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler from tools/k8s, plus kwok) once per
+# kube-controller-manager, kube-scheduler and kubectl from tools/k8s, plus kwok) once per
 # machine, into a cache dir keyed by the tools module's go.mod/go.sum and the
 # kwok version (hack/lib.sh). Prints the bin dir as the last line of stdout.
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KWOK_VERSION=v0.8.0
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 
 export GOWORK=off # tools/k8s is built on its own, never through a workspace
 
@@ -42,7 +42,7 @@ build() {
 	major=${k8s_version#v}
 	major=${major%%.*}
 	ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-	log "building $k8s_version control plane and kwok $KWOK_VERSION into $dir/bin (cold: ~12 min on 2 cores)"
+	log "building $k8s_version control plane, kubectl and kwok $KWOK_VERSION into $dir/bin (cold: ~12 min on 2 cores)"
 	(cd "$mod" && go build -trimpath -ldflags "$ldflags" -o "$tmp/bin/" tool)
 	mv "$tmp/bin/server" "$tmp/bin/etcd"
 	(cd "$tmp" && GOBIN="$tmp/bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION")

@@ -3,7 +3,8 @@
 // package, the forbidden import and the chain of imports that leads there:
 //
 //   - pkg/resource, pkg/imageref and pkg/retry import no package of this
-//     module; pkg/yamledit imports only pkg/imageref;
+//     module; pkg/yamledit imports only pkg/imageref; pkg/health (the
+//     judges of objects' health) imports no package of this module either;
 //   - check, in and out import only pkg/app;
 //   - a kind (pkg/semver, pkg/manifest, pkg/cluster) never imports another
 //     kind nor pkg/app;

@@ -56,6 +56,11 @@ var rules = []rule{
 		why:   "it is a leaf every other package may build on, so it imports no package of this module",
 	},
 	{
+		from:  []string{"pkg/health"},
+		never: []string{"..."},
+		why:   "judging an object's health reads the object alone: pkg/kube watches and reports, building on it, not the reverse",
+	},
+	{
 		from:  []string{"pkg/yamledit"},
 		never: []string{"..."},
 		allow: []string{"pkg/imageref"},

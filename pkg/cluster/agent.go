@@ -13,39 +13,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/gitops-resource/gitops-resource/pkg/health"
 	"github.com/gitops-resource/gitops-resource/pkg/kube"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
 )
-
-// revisionID is the commit SHA or digest inside a revision as the agents
-// write it: "main@sha1:<sha>", "sha1:<sha>", "v1@sha256:<digest>", or bare.
-func revisionID(rev string) string {
-	if i := strings.LastIndex(rev, "@"); i >= 0 {
-		rev = rev[i+1:]
-	}
-	if _, after, ok := strings.Cut(rev, ":"); ok {
-		rev = after
-	}
-	return strings.ToLower(strings.TrimSpace(rev))
-}
-
-// sameRevision compares two revisions by their SHA or digest; a short SHA
-// (7+ characters) matches the full one.
-func sameRevision(a, b string) bool {
-	x, y := revisionID(a), revisionID(b)
-	if x == "" || y == "" {
-		return false
-	}
-	if len(x) > len(y) {
-		x, y = y, x
-	}
-	return len(x) >= 7 && strings.HasPrefix(y, x)
-}
 
 // agentKind is what differs between Flux and Argo CD: which object is
 // watched, how a reconcile is requested, and how its status is judged.
@@ -58,17 +32,14 @@ type agentKind interface {
 	// request asks the agent to reconcile now (towards rev), and returns
 	// obj as patched, or nil when obj itself was not patched.
 	request(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, rev string, p *AgentParams, log func(string, ...any)) (*unstructured.Unstructured, error)
-	// judger returns a judge of the object's status for rev: done when
-	// applied and healthy, an error when the attempt for rev has failed.
-	judger(obj *unstructured.Unstructured, rev string) judge
+	// judger returns the judge of the object's status for rev (pkg/health):
+	// ready when applied and healthy, failed when the attempt for rev has
+	// failed.
+	judger(obj *unstructured.Unstructured, rev string) health.Judge
 	// managed lists the objects the agent reports it applied (for
 	// verify_images), as references: kind, namespace and name.
 	managed(obj *unstructured.Unstructured) []*unstructured.Unstructured
 }
-
-// judge judges an object's status: done, a one-line state for the log, or
-// an error once the attempt has failed.
-type judge func(obj *unstructured.Unstructured, now time.Time) (done bool, state string, err error)
 
 // agent is a mode that hands delivery to an in-cluster agent.
 type agent struct{ kind agentKind }
@@ -204,13 +175,13 @@ func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube
 		return nil, err
 	}
 	judge := a.kind.judger(obj, rev)
-	done, last, err := judge(obj, time.Now())
+	st := judge(obj, time.Now())
 	switch {
-	case done:
-		in.Logf("%s: already applied and healthy at %s (%s)", what, rev, last)
+	case st.State == health.Current:
+		in.Logf("%s: already applied and healthy at %s (%s)", what, rev, kube.MaskSecretData(st.Message))
 		return obj, nil
-	case err != nil && p == nil:
-		return nil, fmt.Errorf("%s: %w", what, err)
+	case st.State == health.Failed && p == nil:
+		return nil, fmt.Errorf("%s: %w: %s", what, errAgentFailed, kube.MaskSecretData(st.Message))
 	}
 	if p != nil {
 		// A failure seen before the request is judged again after it: the
@@ -224,52 +195,36 @@ func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube
 		}
 		judge = a.kind.judger(obj, rev)
 	}
-	gvr, _, _ := a.kind.target(src)
-	return waitStage(ctx, in, c, stage{gvr: gvr, obj: obj, what: what, goal: "revision " + rev + " to be applied and healthy", judge: judge})
+	return waitStage(ctx, in, c, stage{obj: obj, what: what, goal: "revision " + rev + " to be applied and healthy", judge: judge})
 }
 
 // stage is one object to watch until its judge is done.
 type stage struct {
-	gvr   schema.GroupVersionResource
-	obj   *unstructured.Unstructured // as last read
+	obj   *unstructured.Unstructured // as last read, or only its kind, namespace and name
 	what  string                     // Kind ns/name
 	goal  string                     // "revision X to be applied and healthy"
-	judge judge
+	judge health.Judge
 }
 
-// waitStage watches st.obj until st.judge is done or fails, or ctx ends,
-// logging each change of state.
+// waitStage watches st.obj until st.judge says it is ready or failed, or
+// ctx ends: kube.Wait, which logs each change of state, re-judging once a
+// second (a judge may fail on time: an attempt still failing after the
+// agent's retries). An object not created yet is waited for.
 func waitStage(ctx context.Context, in resource.Input, c *kube.Client, st stage) (*unstructured.Unstructured, error) {
-	done, last, err := st.judge(st.obj, time.Now())
-	in.Logf("%s: %s", st.what, last)
-	switch {
-	case done:
-		return st.obj, nil
-	case err != nil:
-		return nil, fmt.Errorf("%s: %w", st.what, err)
-	}
 	in.Logf("%s: waiting for %s", st.what, st.goal)
 	began := time.Now()
-	ns := st.obj.GetNamespace()
-	ri := c.Dynamic().Resource(st.gvr).Namespace(ns)
-	obj, err := watchObject(ctx, ri, st.obj.GetName(), st.obj, func(o *unstructured.Unstructured, now time.Time) (bool, error) {
-		done, state, err := st.judge(o, now)
-		if state != last {
-			in.Logf("%s: %s", st.what, state)
-			last = state
-		}
-		return done, err
-	})
+	outcomes, err := c.Wait(ctx, []*unstructured.Unstructured{st.obj}, kube.WaitOptions{Judge: st.judge, Every: time.Second})
+	var werr *kube.WaitError
 	switch {
 	case err == nil:
 		in.Logf("%s: %s: done after %s", st.what, st.goal, time.Since(began).Round(time.Millisecond))
-		return obj, nil
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		return nil, fmt.Errorf("%s: gave up waiting for %s after %s; last seen: %s", st.what, st.goal, time.Since(began).Round(time.Second), last)
-	case errors.Is(err, errAgentFailed):
-		return nil, fmt.Errorf("%s: %w", st.what, err)
+		return outcomes[0].Object, nil
+	case errors.As(err, &werr) && len(werr.Failed) > 0:
+		return nil, fmt.Errorf("%s: %w: %s", st.what, errAgentFailed, outcomes[0].Status.Message)
+	case errors.As(err, &werr):
+		return nil, fmt.Errorf("%s: gave up waiting for %s after %s; last seen: %s", st.what, st.goal, time.Since(began).Round(time.Second), outcomes[0].Status.Message)
 	}
-	return nil, c.Explain("watch", st.what, "watch", st.gvr.Resource, ns, err)
+	return nil, fmt.Errorf("%s: %w", st.what, err)
 }
 
 var errAgentFailed = errors.New("the agent reports a failure")
@@ -326,82 +281,6 @@ func maskStrings(v any) any {
 		}
 	}
 	return v
-}
-
-// watchObject re-judges the object on every change, and once a second
-// (a judge may fail on time: an attempt still failing after the agent's
-// retries), until judge is done or fails, or ctx ends. A closed watch is
-// resumed from the last seen resourceVersion.
-func watchObject(ctx context.Context, ri dynamic.ResourceInterface, name string, obj *unstructured.Unstructured, judge func(*unstructured.Unstructured, time.Time) (bool, error)) (*unstructured.Unstructured, error) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	rv := obj.GetResourceVersion()
-	for {
-		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: rv})
-		if err != nil {
-			return nil, err
-		}
-		restart := false
-		for !restart {
-			select {
-			case <-ctx.Done():
-				w.Stop()
-				return nil, context.Cause(ctx)
-			case now := <-tick.C:
-				if done, err := judge(obj, now); done || err != nil {
-					w.Stop()
-					return obj, err
-				}
-			case ev, ok := <-w.ResultChan():
-				if !ok {
-					restart = true
-					break
-				}
-				switch ev.Type {
-				case watch.Deleted:
-					w.Stop()
-					return nil, fmt.Errorf("%w: %s was deleted while waiting", errAgentFailed, name)
-				case watch.Error:
-					// Too old a resourceVersion: read the object again.
-					fresh, err := ri.Get(ctx, name, metav1.GetOptions{})
-					if err != nil {
-						w.Stop()
-						return nil, err
-					}
-					obj, rv, restart = fresh, fresh.GetResourceVersion(), true
-					w.Stop()
-					continue
-				}
-				u, ok := ev.Object.(*unstructured.Unstructured)
-				if !ok {
-					continue
-				}
-				obj, rv = u, u.GetResourceVersion()
-				if done, err := judge(obj, time.Now()); done || err != nil {
-					w.Stop()
-					return obj, err
-				}
-			}
-		}
-	}
-}
-
-// condition returns the status, reason and message of a status condition,
-// with a Secret's data quoted in the message masked (a failed apply of a
-// decrypted Secret may echo it).
-func condition(obj *unstructured.Unstructured, typ string) (status, reason, message string) {
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if !ok || m["type"] != typ {
-			continue
-		}
-		s, _ := m["status"].(string)
-		r, _ := m["reason"].(string)
-		msg, _ := m["message"].(string)
-		return s, r, kube.MaskSecretData(msg)
-	}
-	return "", "", ""
 }
 
 func str(obj *unstructured.Unstructured, path ...string) string {

@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/gitops-resource/gitops-resource/pkg/health"
 	"github.com/gitops-resource/gitops-resource/pkg/kube"
 )
 
@@ -58,73 +57,9 @@ func (argocd) request(ctx context.Context, c *kube.Client, obj *unstructured.Uns
 	return patched, nil
 }
 
-// judger: done when the sync revision is rev, Synced, Healthy, and no
-// operation runs (or the last one, for rev, succeeded). It never accepts
-// the state from before the commit, since the revision must match, and
-// fails only on the attempt for rev: a failed or errored operation for rev
-// (or one it saw start), or Degraded health once Synced at rev (Degraded
-// while OutOfSync is the live state of an earlier commit). Failures carry
-// Argo's messages and the unhealthy resources.
-func (argocd) judger(_ *unstructured.Unstructured, rev string) judge {
-	sawOperation := false
-	return func(o *unstructured.Unstructured, _ time.Time) (bool, string, error) {
-		syncRev := str(o, "status", "sync", "revision")
-		sync := str(o, "status", "sync", "status")
-		health := str(o, "status", "health", "status")
-		phase := str(o, "status", "operationState", "phase")
-		opRev := str(o, "status", "operationState", "syncResult", "revision")
-		opTarget := str(o, "status", "operationState", "operation", "sync", "revision")
-		_, pending, _ := unstructured.NestedMap(o.Object, "operation")
-		running := pending || phase == "Running"
-		state := fmt.Sprintf("sync %s at %s, health %s, operation %s", orNone(sync), orNone(short(syncRev)), orNone(health), orNone(phase))
-		ourOperation := sameRevision(opRev, rev) || (opRev == "" && (sameRevision(opTarget, rev) || sawOperation))
-		if running {
-			sawOperation = true
-		}
-		if (phase == "Failed" || phase == "Error") && ourOperation && !running {
-			return false, state, fmt.Errorf("%w: sync %s: %s%s", errAgentFailed, phase, kube.MaskSecretData(str(o, "status", "operationState", "message")), argoProblems(o))
-		}
-		if sameRevision(syncRev, rev) && sync == "Synced" && health == "Degraded" && !running {
-			return false, state, fmt.Errorf("%w: revision %s is Degraded%s", errAgentFailed, rev, argoProblems(o))
-		}
-		opDone := !running && (phase == "" || phase == "Succeeded" || !ourOperation)
-		return sameRevision(syncRev, rev) && sync == "Synced" && health == "Healthy" && opDone, state, nil
-	}
-}
-
-// argoProblems lists the Application's conditions and unhealthy resources,
-// a Secret's data quoted in their messages masked.
-func argoProblems(o *unstructured.Unstructured) string {
-	var b strings.Builder
-	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok {
-			fmt.Fprintf(&b, "\n  condition %v: %v", m["type"], m["message"])
-		}
-	}
-	res, _, _ := unstructured.NestedSlice(o.Object, "status", "resources")
-	for _, r := range res {
-		m, ok := r.(map[string]any)
-		if !ok {
-			continue
-		}
-		h, _ := m["health"].(map[string]any)
-		if h == nil || h["status"] == "Healthy" || h["status"] == nil {
-			continue
-		}
-		fmt.Fprintf(&b, "\n  %v/%v/%v: %v", m["kind"], m["namespace"], m["name"], h["status"])
-		if msg, ok := h["message"].(string); ok && msg != "" {
-			fmt.Fprintf(&b, " %s", msg)
-		}
-	}
-	return kube.MaskSecretData(b.String())
-}
-
-func short(rev string) string {
-	if len(rev) > 12 {
-		return rev[:12]
-	}
-	return rev
+// judger: health.ArgoCDApplication.
+func (argocd) judger(_ *unstructured.Unstructured, rev string) health.Judge {
+	return health.ArgoCDApplication(rev)
 }
 
 // managed: the Application's status.resources.

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,8 +26,8 @@ type direct struct{}
 
 // out is a list of named steps: build the set from params.path, dry-run it
 // on the server (dry_run: answer with the plan), remember what to prune and
-// roll back to, apply CRDs and Namespaces first, then the rest, restart,
-// wait (rolling back on failure), prune.
+// roll back to, apply CRDs and Namespaces first, delete what must be
+// recreated, apply the rest, restart, wait (rolling back on failure), prune.
 func (direct) out(ctx context.Context, in resource.Input, req outRequest, c *kube.Client) (resource.Response, error) {
 	s := &put{in: in, c: c, p: req.Params, timeout: req.timeout(), began: time.Now()}
 	if err := s.build(); err != nil {
@@ -38,7 +39,7 @@ func (direct) out(ctx context.Context, in resource.Input, req outRequest, c *kub
 	if s.p.DryRun {
 		return s.plan(ctx)
 	}
-	for _, step := range []func(context.Context) error{s.remember, s.applyFirst, s.apply, s.restart, s.wait, s.prune} {
+	for _, step := range []func(context.Context) error{s.remember, s.applyFirst, s.recreate, s.apply, s.restart, s.wait, s.prune} {
 		if err := step(ctx); err != nil {
 			return resource.Response{}, err
 		}
@@ -63,6 +64,7 @@ type put struct {
 	// that cannot be dry-run before first is applied.
 	dry         map[*unstructured.Unstructured]*unstructured.Unstructured
 	deferred    []*unstructured.Unstructured
+	immutable   []*unstructured.Unstructured // to delete and create again (recreate_on_immutable)
 	inv         kube.Inventory
 	previousSet []kube.ObjRef                // what the set applied last, for prune
 	previous    []*unstructured.Unstructured // the workloads' live state, for rollback
@@ -121,20 +123,31 @@ func (s *put) build() error {
 // dryRun validates every object with a server-side dry run: nothing is
 // applied when one fails.
 func (s *put) dryRun(ctx context.Context) error {
-	var err error
-	if s.dry, s.deferred, err = s.c.Validate(ctx, s.objs, s.first); err != nil {
+	v, err := s.c.Validate(ctx, s.objs, s.first, s.applyOptions())
+	if err != nil {
 		return fmt.Errorf("server-side dry run failed, nothing applied:\n%w", err)
 	}
+	s.dry, s.deferred, s.immutable = v.Dry, v.Deferred, v.Immutable
 	return nil
+}
+
+// applyOptions are the params that say how to treat fields other managers
+// own and changes the server refuses as immutable.
+func (s *put) applyOptions() kube.ApplyOptions {
+	return kube.ApplyOptions{ForceConflicts: s.p.ForceConflicts, RecreateOnImmutable: s.p.RecreateOnImmutable}
 }
 
 // plan is the answer of dry_run: what apply would change.
 func (s *put) plan(ctx context.Context) (resource.Response, error) {
-	plan, err := s.c.Plan(ctx, s.objs, s.dry)
+	inPlace := slices.DeleteFunc(slices.Clone(s.objs), func(o *unstructured.Unstructured) bool { return slices.Contains(s.immutable, o) })
+	plan, err := s.c.Plan(ctx, inPlace, s.dry)
 	if err != nil {
 		return resource.Response{}, fmt.Errorf("dry run: %w", err)
 	}
 	logResults(s.in, plan, "would be ")
+	for _, o := range s.immutable {
+		s.in.Logf("%s would be deleted and created again: the server refuses the change in place (recreate_on_immutable)", kube.Ref(o))
+	}
 	meta := s.metadata()
 	meta.Add("dry_run", "true")
 	return resource.Response{Version: Version{s.revision}, Metadata: meta}, nil
@@ -173,7 +186,7 @@ func (s *put) applyFirst(ctx context.Context) error {
 	if len(s.first) == 0 {
 		return nil
 	}
-	res, err := s.c.ApplyAll(ctx, s.first, s.dry)
+	res, err := s.c.ApplyAll(ctx, s.first, s.dry, s.applyOptions())
 	logResults(s.in, res, "")
 	if err != nil {
 		return fmt.Errorf("apply CRDs and Namespaces: %w", err)
@@ -185,18 +198,39 @@ func (s *put) applyFirst(ctx context.Context) error {
 	if len(s.deferred) == 0 {
 		return nil
 	}
-	more, _, err := s.c.Validate(ctx, s.deferred, nil)
+	more, err := s.c.Validate(ctx, s.deferred, nil, s.applyOptions())
 	if err != nil {
 		return fmt.Errorf("CRDs and Namespaces applied; server-side dry run of the rest failed, nothing else applied:\n%w", err)
 	}
-	maps.Copy(s.dry, more)
+	maps.Copy(s.dry, more.Dry)
+	return nil
+}
+
+// recreate deletes the objects whose change the server refuses as
+// immutable (recreate_on_immutable), in the foreground, waits until each
+// is gone, and dry-runs them again as new: apply creates them.
+func (s *put) recreate(ctx context.Context) error {
+	if len(s.immutable) == 0 {
+		return nil
+	}
+	for _, o := range s.immutable {
+		s.in.Logf("%s: the server refuses the change in place: deleting it to create it again (recreate_on_immutable)", kube.Ref(o))
+	}
+	if err := s.c.DeleteAndWait(ctx, s.immutable); err != nil {
+		return fmt.Errorf("recreate: %w", err)
+	}
+	again, err := s.c.Validate(ctx, s.immutable, nil, s.applyOptions())
+	if err != nil {
+		return fmt.Errorf("recreate: deleted, but the server-side dry run of the new object failed, it is not created:\n%w", err)
+	}
+	maps.Copy(s.dry, again.Dry)
 	return nil
 }
 
 // apply applies the rest and records the set in its inventory, which only
 // prune needs.
 func (s *put) apply(ctx context.Context) error {
-	res, err := s.c.ApplyAll(ctx, s.rest, s.dry)
+	res, err := s.c.ApplyAll(ctx, s.rest, s.dry, s.applyOptions())
 	logResults(s.in, res, "")
 	s.applied = append(s.applied, res...)
 	if werr := s.inv.Write(ctx, kube.Merge(s.previousSet, refs(s.objs))); werr != nil {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/gitops-resource/gitops-resource/pkg/health"
 	"github.com/gitops-resource/gitops-resource/pkg/kube"
 )
 
@@ -49,107 +49,9 @@ func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstr
 	return nil, requestSourceReconcile(ctx, c, gvr, kind, ns, name, log)
 }
 
-// judger: done when lastAppliedRevision is rev and Ready=True for the
-// current generation. Failure is judged on the attempt for rev only (a
-// first Ready=False can be stale status from the previous commit):
-//   - Stalled for rev, or a failure that retrying cannot change (the build
-//     or dry-run failed): at once;
-//   - a failure the agent retries (a health check, fetching the artifact):
-//     once a second attempt at rev fails too (Ready went Unknown for the
-//     retry and back to False), or it has been failing for the retry
-//     interval (+15s);
-//   - DependencyNotReady: never; a dependency may be catching up to the
-//     same commit, so only the timeout ends it (its message says so);
-//   - a Stalled left from an earlier revision: if still there after the
-//     retry interval (+15s).
-func (flux) judger(obj *unstructured.Unstructured, rev string) judge {
-	retry := time.Minute
-	for _, field := range []string{"retryInterval", "interval"} {
-		if d, err := time.ParseDuration(str(obj, "spec", field)); err == nil && d > 0 {
-			retry = d
-			break
-		}
-	}
-	retry += 15 * time.Second
-	var (
-		stalledSince, failingSince time.Time
-		failing                    bool // the last state judged was a failed attempt at rev
-		attempts                   int  // failed attempts at rev seen
-	)
-	return func(o *unstructured.Unstructured, now time.Time) (bool, string, error) {
-		applied := str(o, "status", "lastAppliedRevision")
-		attempted := str(o, "status", "lastAttemptedRevision")
-		observed, _, _ := unstructured.NestedInt64(o.Object, "status", "observedGeneration")
-		current := observed >= o.GetGeneration()
-		ready, reason, msg := condition(o, "Ready")
-		stalled, sreason, smsg := condition(o, "Stalled")
-		state := fmt.Sprintf("Ready=%s, applied %s, attempted %s", strings.TrimSpace(orNone(ready)+" "+reason), orNone(applied), orNone(attempted))
-		if stalled == "True" {
-			state += ", Stalled " + sreason
-		}
-		if ready == "False" && msg != "" {
-			state += ": " + msg // what a timeout reports as last seen
-		}
-		if sameRevision(applied, rev) && ready == "True" && current {
-			return true, state, nil
-		}
-		ours := sameRevision(attempted, rev) && current
-		if stalled == "True" {
-			if ours {
-				return false, state, fmt.Errorf("%w: Stalled %s: %s", errAgentFailed, sreason, smsg)
-			}
-			if stalledSince.IsZero() {
-				stalledSince = now
-			}
-			if now.Sub(stalledSince) >= retry {
-				return false, state, fmt.Errorf("%w: Stalled %s for %s, last attempted revision %s: %s", errAgentFailed, sreason, retry, orNone(attempted), smsg)
-			}
-			return false, state, nil
-		}
-		stalledSince = time.Time{}
-		if !ours {
-			failingSince, failing, attempts = time.Time{}, false, 0
-			return false, state, nil
-		}
-		if ready != "False" {
-			failing = false // an attempt (a retry) is under way
-			return false, state, nil
-		}
-		if !fluxRetries[reason] {
-			return false, state, fmt.Errorf("%w: revision %s failed: %s: %s", errAgentFailed, attempted, reason, msg)
-		}
-		if reason == "DependencyNotReady" {
-			return false, state, nil
-		}
-		if !failing {
-			failing = true
-			attempts++
-		}
-		if failingSince.IsZero() {
-			failingSince = now
-		}
-		if attempts >= 2 || now.Sub(failingSince) >= retry {
-			return false, state, fmt.Errorf("%w: revision %s still failing after a retry: %s: %s", errAgentFailed, attempted, reason, msg)
-		}
-		return false, state, nil
-	}
-}
-
-// fluxRetries are the Ready=False reasons of a Kustomization that the next
-// attempt may clear without a new commit.
-var fluxRetries = map[string]bool{
-	"HealthCheckFailed":    true,
-	"Progressing":          true,
-	"ProgressingWithRetry": true,
-	"DependencyNotReady":   true,
-	"ArtifactFailed":       true,
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
+// judger: health.FluxKustomization.
+func (flux) judger(obj *unstructured.Unstructured, rev string) health.Judge {
+	return health.FluxKustomization(obj, rev)
 }
 
 // managed: the Kustomization's (or HelmRelease's) status.inventory.

@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/gitops-resource/gitops-resource/pkg/health"
 	"github.com/gitops-resource/gitops-resource/pkg/kube"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
 )
@@ -53,7 +51,7 @@ func (helmAgent) check(ctx context.Context, in resource.Input, req checkRequest,
 	rev := ""
 	if chart != nil {
 		rev = str(chart, "status", "observedSourceArtifactRevision")
-		in.Logf("%s: chart %s built from revision %q", kube.Ref(chart), orNone(str(chart, "status", "artifact", "revision")), rev)
+		in.Logf("%s: chart %q built from revision %q", kube.Ref(chart), str(chart, "status", "artifact", "revision"), rev)
 	}
 	return liveVersions(rev), nil
 }
@@ -169,39 +167,6 @@ func getHelmChart(ctx context.Context, c *kube.Client, hr *unstructured.Unstruct
 	return chart, nil
 }
 
-// waitExists returns the object once it exists (helm-controller creates a
-// new HelmRelease's HelmChart on its first reconcile).
-func waitExists(ctx context.Context, in resource.Input, c *kube.Client, gvr schema.GroupVersionResource, ns, name, what string) (*unstructured.Unstructured, error) {
-	ri := c.Dynamic().Resource(gvr).Namespace(ns)
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	list, err := ri.List(ctx, metav1.ListOptions{FieldSelector: sel})
-	if err != nil {
-		return nil, c.Explain("list", what, "list", gvr.Resource, ns, err)
-	}
-	if len(list.Items) > 0 {
-		return &list.Items[0], nil
-	}
-	in.Logf("%s: waiting for it to be created", what)
-	w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: list.GetResourceVersion()})
-	if err != nil {
-		return nil, c.Explain("watch", what, "watch", gvr.Resource, ns, err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%s: gave up waiting for it to be created: %w", what, context.Cause(ctx))
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return waitExists(ctx, in, c, gvr, ns, name, what)
-			}
-			if u, isObj := ev.Object.(*unstructured.Unstructured); isObj && (ev.Type == watch.Added || ev.Type == watch.Modified) {
-				return u, nil
-			}
-		}
-	}
-}
-
 // waitHelmRelease waits until hr released what rev holds: with viaChart
 // (its chart comes from the GitRepository at rev), first until its HelmChart
 // built the chart at rev, then until hr attempted that chart artifact; in
@@ -212,14 +177,17 @@ func waitHelmRelease(ctx context.Context, in resource.Input, c *kube.Client, hr 
 	var chart *unstructured.Unstructured
 	target := ""
 	if viaChart {
+		// helm-controller creates a new HelmRelease's HelmChart on its first
+		// reconcile: the wait waits for it to exist too.
 		ns, name := helmChartName(hr)
+		chart = &unstructured.Unstructured{}
+		chart.SetGroupVersionKind(helmChartGVR.GroupVersion().WithKind("HelmChart"))
+		chart.SetNamespace(ns)
+		chart.SetName(name)
 		what := "HelmChart " + ns + "/" + name
 		var err error
-		if chart, err = waitExists(ctx, in, c, helmChartGVR, ns, name, what); err != nil {
-			return nil, nil, err
-		}
-		chart, err = waitStage(ctx, in, c, stage{gvr: helmChartGVR, obj: chart, what: what,
-			goal: "the chart built from revision " + rev, judge: helmChartJudger(rev)})
+		chart, err = waitStage(ctx, in, c, stage{obj: chart, what: what,
+			goal: "the chart built from revision " + rev, judge: health.HelmChart(rev)})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -233,8 +201,8 @@ func waitHelmRelease(ctx context.Context, in resource.Input, c *kube.Client, hr 
 		goal = "the release of chart " + target
 	}
 	ns, name := hr.GetNamespace(), hr.GetName()
-	hr, err := waitStage(ctx, in, c, stage{gvr: helmReleaseGVR, obj: hr, what: "HelmRelease " + ns + "/" + name,
-		goal: goal, judge: helmReleaseJudger(hr, target)})
+	hr, err := waitStage(ctx, in, c, stage{obj: hr, what: "HelmRelease " + ns + "/" + name,
+		goal: goal, judge: health.HelmRelease(hr, target)})
 	if errors.Is(err, errAgentFailed) {
 		return nil, nil, withWorkloads(c, ns, name, err)
 	}
@@ -287,136 +255,8 @@ func withWorkloads(c *kube.Client, ns, name string, err error) error {
 	return err
 }
 
-// builtVersion finds the chart version in a HelmChart's Ready message
-// (source-controller's build summary).
-var builtVersion = regexp.MustCompile(`chart with version '([^']+)'`)
-
-// helmChartJudger: done when the HelmChart observed rev
-// (observedSourceArtifactRevision) for its current generation, is Ready and
-// no longer Reconciling, and (reconcileStrategy Revision) its artifact is
-// the chart version carrying rev's first 12 hex digits, and the version
-// Ready's message says was built. source-controller records
-// observedSourceArtifactRevision, then Ready=True, then the new artifact,
-// in separate patches (measured), so neither alone says the chart of rev
-// is built.
-// Failed when it is Stalled or not Ready at rev (the chart at that commit
-// does not build: only a new commit changes that).
-func helmChartJudger(rev string) judge {
-	return func(o *unstructured.Unstructured, _ time.Time) (bool, string, error) {
-		observed := str(o, "status", "observedSourceArtifactRevision")
-		artifact := str(o, "status", "artifact", "revision")
-		og, _, _ := unstructured.NestedInt64(o.Object, "status", "observedGeneration")
-		ready, reason, msg := condition(o, "Ready")
-		stalled, sreason, smsg := condition(o, "Stalled")
-		reconciling, _, _ := condition(o, "Reconciling")
-		state := fmt.Sprintf("Ready=%s, source revision %s, chart %s", strings.TrimSpace(orNone(ready)+" "+reason), orNone(observed), orNone(artifact))
-		if reconciling == "True" {
-			state += ", reconciling"
-		}
-		if ready == "False" && msg != "" {
-			state += ": " + msg
-		}
-		ours := sameRevision(observed, rev) && og >= o.GetGeneration()
-		built := artifact != ""
-		if str(o, "spec", "reconcileStrategy") == "Revision" {
-			id := revisionID(observed)
-			built = len(id) >= 12 && strings.Contains(artifact, "+"+id[:12])
-		}
-		// The conditions are patched before the artifact: Ready says "packaged
-		// 'web' chart with version '0.2.0'" while the artifact is still 0.1.0.
-		if m := builtVersion.FindStringSubmatch(msg); ready == "True" && m != nil && m[1] != artifact {
-			built = false
-		}
-		switch {
-		case !ours:
-			return false, state, nil
-		case ready == "True" && reconciling != "True" && built:
-			return true, state, nil
-		case stalled == "True":
-			return false, state, fmt.Errorf("%w: the chart at revision %s: Stalled %s: %s", errAgentFailed, observed, sreason, smsg)
-		case ready == "False" && !strings.HasPrefix(reason, "Progressing"):
-			return false, state, fmt.Errorf("%w: the chart at revision %s does not build: %s: %s", errAgentFailed, observed, reason, msg)
-		}
-		return false, state, nil
-	}
-}
-
-// helmReleaseJudger: done when Ready=True for the current generation, the
-// last attempt was at that generation (and of chart version target, when
-// known), and the last release (history[0]) is deployed from it. Failure
-// is judged on the attempt at that generation and chart only: Stalled
-// (helm-controller's remediation retries are exhausted: RetriesExceeded),
-// or Ready=False with no retry pending (no Reconciling condition) for the
-// retry interval (spec.interval, at most a minute, +15s). While
-// helm-controller retries (Reconciling ProgressingWithRetry) it waits.
-func helmReleaseJudger(hr *unstructured.Unstructured, target string) judge {
-	retry := time.Minute
-	if d, err := time.ParseDuration(str(hr, "spec", "interval")); err == nil && d > 0 && d < retry {
-		retry = d
-	}
-	retry += 15 * time.Second
-	var failingSince time.Time
-	return func(o *unstructured.Unstructured, now time.Time) (bool, string, error) {
-		gen := o.GetGeneration()
-		observed, _, _ := unstructured.NestedInt64(o.Object, "status", "observedGeneration")
-		attemptedGen, _, _ := unstructured.NestedInt64(o.Object, "status", "lastAttemptedGeneration")
-		attempted := str(o, "status", "lastAttemptedRevision")
-		ready, reason, msg := condition(o, "Ready")
-		stalled, sreason, smsg := condition(o, "Stalled")
-		reconciling, _, _ := condition(o, "Reconciling")
-		last := lastRelease(o)
-		state := helmReleaseState(o)
-		ours := attemptedGen >= gen && (target == "" || attempted == target)
-		released := last != nil && last["status"] == "deployed" && (target == "" || last["chartVersion"] == target)
-		if ours && ready == "True" && observed >= gen && released {
-			return true, state, nil
-		}
-		if !ours {
-			failingSince = time.Time{}
-			return false, state, nil
-		}
-		if stalled == "True" {
-			return false, state, fmt.Errorf("%w: %s (Stalled %s: %s)", errAgentFailed, orNone(msg), sreason, smsg)
-		}
-		if ready != "False" || reconciling == "True" || reason == "DependencyNotReady" {
-			failingSince = time.Time{}
-			return false, state, nil
-		}
-		if failingSince.IsZero() {
-			failingSince = now
-		}
-		if now.Sub(failingSince) >= retry {
-			return false, state, fmt.Errorf("%w: still failing after %s: %s: %s", errAgentFailed, retry, reason, msg)
-		}
-		return false, state, nil
-	}
-}
-
-// lastRelease is status.history[0], the latest Helm release, or nil.
-func lastRelease(hr *unstructured.Unstructured) map[string]any {
-	history, _, _ := unstructured.NestedSlice(hr.Object, "status", "history")
-	if len(history) == 0 {
-		return nil
-	}
-	m, _ := history[0].(map[string]any)
-	return m
-}
-
-// helmReleaseState is a HelmRelease's status in one line, for the log, the
-// timeout's "last seen" and the metadata of get and put.
+// helmReleaseState is health.HelmReleaseState, with a Secret's data
+// quoted in helm-controller's message masked.
 func helmReleaseState(hr *unstructured.Unstructured) string {
-	ready, reason, msg := condition(hr, "Ready")
-	observed, _, _ := unstructured.NestedInt64(hr.Object, "status", "observedGeneration")
-	state := fmt.Sprintf("Ready=%s, generation %d (observed %d), attempted chart %s",
-		strings.TrimSpace(orNone(ready)+" "+reason), hr.GetGeneration(), observed, orNone(str(hr, "status", "lastAttemptedRevision")))
-	if last := lastRelease(hr); last != nil {
-		state += fmt.Sprintf(", release %v.v%v %v (chart %v@%v)", last["name"], last["version"], last["status"], last["chartName"], last["chartVersion"])
-	}
-	if stalled, sreason, _ := condition(hr, "Stalled"); stalled == "True" {
-		state += ", Stalled " + sreason
-	}
-	if ready == "False" && msg != "" {
-		state += ": " + msg
-	}
-	return state
+	return kube.MaskSecretData(health.HelmReleaseState(hr))
 }

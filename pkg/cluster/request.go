@@ -45,6 +45,9 @@ type Source struct {
 	HelmRelease string `json:"helmrelease"`
 
 	selected []Selector
+	// files are a put's credential params (credfiles.go), read into
+	// Kubeconfig, Token and CertificateAuthority once valid.
+	files CredentialFiles
 }
 
 // Version is what the kind emits.
@@ -83,9 +86,15 @@ func ParseSelector(s string) (Selector, error) {
 	return Selector{}, fmt.Errorf("%q is not kind/name or kind/namespace/name (e.g. deployment/web)", s)
 }
 
-// parseSource decodes, defaults and validates the source, and registers its
-// secrets before anything can print them.
+// parseSource decodes, defaults and validates the source of a check or a
+// get, and registers its secrets before anything can print them.
 func parseSource(in resource.Input) (*Source, error) {
+	return parseSourceWith(in, CredentialFiles{})
+}
+
+// parseSourceWith is parseSource with the credential files of a put's
+// params, read into the source once it is valid.
+func parseSourceWith(in resource.Input, files CredentialFiles) (*Source, error) {
 	var s Source
 	// Register secrets first, from the raw JSON, so even a source that fails
 	// to decode cannot leak them.
@@ -110,7 +119,11 @@ func parseSource(in resource.Input) (*Source, error) {
 	if s.Namespace == "" {
 		s.Namespace = map[string]string{ModeFlux: "flux-system", ModeArgoCD: "argocd"}[s.Mode]
 	}
-	return &s, s.validate()
+	s.files = files
+	if err := s.validate(); err != nil {
+		return &s, err
+	}
+	return &s, s.readCredentialFiles(in)
 }
 
 func (s *Source) validate() error {
@@ -137,24 +150,9 @@ func (s *Source) validate() error {
 	default:
 		errs = append(errs, resource.ConfigErrorf("source.mode %q is not a mode: use direct, flux or argocd", s.Mode))
 	}
-	switch {
-	case s.Kubeconfig != "" && (s.Server != "" || s.Token != "" || s.CertificateAuthority != ""):
-		errs = append(errs, resource.ConfigErrorf("source.kubeconfig and source.server/token/certificate_authority exclude each other: use one way to connect"))
-	case s.Kubeconfig == "" && s.Server == "" && s.Token == "":
-		errs = append(errs, resource.ConfigErrorf("source.kubeconfig (inline YAML) or source.server with source.token is required for kind cluster"))
-	case s.Kubeconfig == "" && s.Server == "":
-		errs = append(errs, resource.ConfigErrorf("source.server is required with source.token: the API server URL, e.g. https://host:6443"))
-	case s.Kubeconfig == "" && s.Token == "":
-		errs = append(errs, resource.ConfigErrorf("source.token is required with source.server"))
-	}
+	errs = append(errs, s.validateCredentials()...)
 	if s.Server != "" && !strings.HasPrefix(s.Server, "https://") && !strings.HasPrefix(s.Server, "http://") {
 		errs = append(errs, resource.ConfigErrorf("source.server %q must be a URL such as https://host:6443", s.Server))
-	}
-	if s.Context != "" && s.Kubeconfig == "" {
-		errs = append(errs, resource.ConfigErrorf("source.context selects a context of source.kubeconfig: set kubeconfig or drop context"))
-	}
-	if s.InsecureSkipTLSVerify && s.CertificateAuthority != "" {
-		errs = append(errs, resource.ConfigErrorf("source.insecure_skip_tls_verify and source.certificate_authority contradict each other: keep one"))
 	}
 	for i, r := range s.Resources {
 		sel, err := ParseSelector(r)
@@ -181,6 +179,9 @@ func (s *Source) client(log io.Writer) (*kube.Client, error) {
 	c, err := kube.New(opts...)
 	var ce kube.ConfigError
 	if errors.As(err, &ce) {
+		if rest, ok := strings.CutPrefix(ce.Msg, "kubeconfig"); ok && s.files.KubeconfigFile != "" {
+			return nil, resource.ConfigErrorf("params.kubeconfig_file %s%s", s.files.KubeconfigFile, rest)
+		}
 		return nil, resource.ConfigErrorf("source.%s", ce.Msg)
 	}
 	return c, err
@@ -188,6 +189,7 @@ func (s *Source) client(log io.Writer) (*kube.Client, error) {
 
 // OutParams are the params of put.
 type OutParams struct {
+	CredentialFiles
 	Path              string            `json:"path"`
 	Prune             bool              `json:"prune"`
 	DryRun            bool              `json:"dry_run"`
@@ -197,6 +199,12 @@ type OutParams struct {
 	Restart           Restart           `json:"restart"`
 	VerifyImages      bool              `json:"verify_images"`
 	RevisionFile      string            `json:"revision_file"`
+	// ForceConflicts takes the fields other field managers own (an
+	// operator's label, an HPA's replicas) instead of failing.
+	ForceConflicts bool `json:"force_conflicts"`
+	// RecreateOnImmutable deletes and creates again an object whose change
+	// the server refuses as immutable (a Job's template, a selector).
+	RecreateOnImmutable bool `json:"recreate_on_immutable"`
 }
 
 // Restart is restart: true (every workload of the set) or a list of
@@ -258,6 +266,7 @@ type InParams struct {
 
 // AgentParams are the put params of modes flux and argocd.
 type AgentParams struct {
+	CredentialFiles
 	// Revision is the commit (or OCI digest) to wait for.
 	Revision string `json:"revision"`
 	// RevisionFile holds it, e.g. a manifest get's .git/ref.
@@ -350,7 +359,7 @@ func parseInRequest(in resource.Input) (inRequest, error) {
 
 func parseOutRequest(in resource.Input) (outRequest, error) {
 	var req outRequest
-	src, err := parseSource(in)
+	src, err := parseSourceWith(in, putCredentialFiles(in))
 	req.Source = src
 	mode := ModeDirect // a source that does not decode has its params judged as direct's
 	if src != nil {

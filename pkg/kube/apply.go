@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -15,11 +16,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
@@ -33,9 +38,12 @@ const applyConcurrency = 8
 var backoff = retry.Backoff{Attempts: 4, Base: 300 * time.Millisecond, Max: 1200 * time.Millisecond}
 
 // transient marks the errors that may succeed when tried again as
-// retry.Retryable.
+// retry.Retryable. A conflict with another field manager is not one: the
+// same apply meets the same owner.
 func transient(err error) error {
 	switch {
+	case apierrors.IsConflict(err) && conflictOf(err) != nil:
+		return err
 	case apierrors.IsTooManyRequests(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
 		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsConflict(err),
 		utilnet.IsConnectionReset(err), utilnet.IsConnectionRefused(err), utilnet.IsProbableEOF(err):
@@ -159,13 +167,34 @@ func Phases(objs []*unstructured.Unstructured) (first, rest []*unstructured.Unst
 	return first, rest
 }
 
-// ApplyOne server-side applies obj (force: this resource owns what it
-// applies), or only validates it with dryRun.
+// ApplyOptions are how a put treats fields other field managers own and
+// changes the API server refuses as immutable.
+type ApplyOptions struct {
+	// ForceConflicts takes the fields another field manager owns; without
+	// it such an apply fails with a ConflictError naming each field and
+	// its manager.
+	ForceConflicts bool
+	// RecreateOnImmutable makes Validate return the objects whose change
+	// the server refuses as immutable, to be deleted and created again,
+	// instead of failing on them.
+	RecreateOnImmutable bool
+}
+
+// ApplyOne server-side applies obj, taking every field it sets (force): it
+// restores what this resource applied before (a rollback). With dryRun it
+// only validates.
 func (c *Client) ApplyOne(ctx context.Context, obj *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
 	return c.applyAs(ctx, obj, dryRun, c.fieldManager)
 }
 
+// applyAs applies obj as manager, taking every field it sets.
 func (c *Client) applyAs(ctx context.Context, obj *unstructured.Unstructured, dryRun bool, manager string) (*unstructured.Unstructured, error) {
+	return c.applyWith(ctx, obj, dryRun, manager, true)
+}
+
+// applyWith server-side applies obj as manager; without force, fields
+// other managers own fail it with a ConflictError.
+func (c *Client) applyWith(ctx context.Context, obj *unstructured.Unstructured, dryRun bool, manager string, force bool) (*unstructured.Unstructured, error) {
 	op := "apply"
 	if dryRun {
 		op = "dry-run apply"
@@ -178,7 +207,6 @@ func (c *Client) applyAs(ctx context.Context, obj *unstructured.Unstructured, dr
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: encode: %w", op, Ref(obj), err)
 	}
-	force := true
 	opts := metav1.PatchOptions{FieldManager: manager, Force: &force}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
@@ -197,6 +225,14 @@ func (c *Client) applyAs(ctx context.Context, obj *unstructured.Unstructured, dr
 		live, err = c.resourceFor(m, obj.GetNamespace()).Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
 		return transient(err)
 	})
+	if ce := conflictOf(err); ce != nil {
+		return nil, &APIError{Op: op, Object: Ref(obj), Host: c.host, Code: http.StatusConflict, Err: ce,
+			Hint: "leave these fields out of the manifest so their manager keeps them, or set params.force_conflicts: true to take them"}
+	}
+	if ie := immutableOf(err); ie != nil {
+		return nil, c.secrets.hideErr(&APIError{Op: op, Object: Ref(obj), Host: c.host, Code: http.StatusUnprocessableEntity, Err: ie,
+			Hint: "delete the object and put again, or set params.recreate_on_immutable: true to have the put delete it and create it again"})
+	}
 	if err != nil {
 		return nil, c.secrets.hideErr(c.explain(op, Ref(obj), "patch", m.Resource.GroupResource().String(), obj.GetNamespace(), err))
 	}
@@ -222,6 +258,53 @@ func (c *Client) Get(ctx context.Context, obj *unstructured.Unstructured) (*unst
 	}
 	c.secrets.learn(live)
 	return live, nil
+}
+
+// DeleteAndWait deletes each of objs in the foreground (its dependents
+// first, as kubectl delete --cascade=foreground) and watches it until it is
+// gone; a missing object is fine.
+func (c *Client) DeleteAndWait(ctx context.Context, objs []*unstructured.Unstructured) error {
+	_, err := each(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (struct{}, error) {
+		return struct{}{}, c.deleteAndWait(ctx, o)
+	})
+	return err
+}
+
+func (c *Client) deleteAndWait(ctx context.Context, obj *unstructured.Unstructured) error {
+	m, err := c.mapping(obj.GroupVersionKind())
+	if err != nil {
+		return err
+	}
+	ri := c.resourceFor(m, obj.GetNamespace())
+	resource := m.Resource.GroupResource().String()
+	live, err := c.Get(ctx, obj)
+	if err != nil || live == nil {
+		return err
+	}
+	uid := live.GetUID()
+	policy := metav1.DeletePropagationForeground
+	err = ri.Delete(ctx, obj.GetName(), metav1.DeleteOptions{PropagationPolicy: &policy, Preconditions: &metav1.Preconditions{UID: &uid}})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) { // gone, or already another object
+		return nil
+	}
+	if err != nil {
+		return c.explain("delete", Ref(obj), "delete", resource, obj.GetNamespace(), err)
+	}
+	// Watching from the version read before the delete sees every event
+	// after it, the Deleted one included.
+	byName := fields.OneTermEqualSelector("metadata.name", obj.GetName()).String()
+	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		o.FieldSelector = byName
+		return ri.Watch(ctx, o)
+	}}
+	_, err = watchtools.Until(ctx, live.GetResourceVersion(), lw, func(ev watch.Event) (bool, error) {
+		o, ok := ev.Object.(*unstructured.Unstructured)
+		return ev.Type == watch.Deleted && ok && o.GetUID() == uid, nil
+	})
+	if err != nil {
+		return c.explain("wait for the deletion of", Ref(obj), "watch", resource, obj.GetNamespace(), err)
+	}
+	return nil
 }
 
 // Delete deletes obj (background propagation); a missing object is fine.
@@ -255,10 +338,26 @@ func each[T any](ctx context.Context, objs []*unstructured.Unstructured, fn func
 	return out, errors.Join(errs...)
 }
 
+// Validation is the server-side dry run of a set.
+type Validation struct {
+	// Dry holds each object's dry-run result.
+	Dry map[*unstructured.Unstructured]*unstructured.Unstructured
+	// Deferred are the objects that cannot be dry-run before first (their
+	// namespace or CRD) is applied.
+	Deferred []*unstructured.Unstructured
+	// Immutable are the objects whose change the server refuses as
+	// immutable, with RecreateOnImmutable: to be deleted and created again.
+	Immutable []*unstructured.Unstructured
+}
+
 // Validate dry-runs every object on the server. Objects that cannot be
 // validated yet, because their namespace or CRD is created by first, are
 // returned as deferred. Any other failure is returned, naming each object.
-func (c *Client) Validate(ctx context.Context, objs, first []*unstructured.Unstructured) (dry map[*unstructured.Unstructured]*unstructured.Unstructured, deferred []*unstructured.Unstructured, err error) {
+//
+// Fields only client-side managers own (kubectl apply, create, replace) do
+// not fail it: the apply takes them over (ApplyAll), so the dry run takes
+// them too.
+func (c *Client) Validate(ctx context.Context, objs, first []*unstructured.Unstructured, opts ApplyOptions) (Validation, error) {
 	newNS, newKinds := map[string]bool{}, map[schema.GroupKind]bool{}
 	for _, o := range first {
 		switch groupKind(o) {
@@ -271,31 +370,41 @@ func (c *Client) Validate(ctx context.Context, objs, first []*unstructured.Unstr
 		}
 	}
 	var mu sync.Mutex
-	dry = map[*unstructured.Unstructured]*unstructured.Unstructured{}
-	_, err = each(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (struct{}, error) {
-		res, err := c.ApplyOne(ctx, o, true)
+	v := Validation{Dry: map[*unstructured.Unstructured]*unstructured.Unstructured{}}
+	_, err := each(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (struct{}, error) {
+		res, err := c.applyWith(ctx, o, true, c.fieldManager, opts.ForceConflicts)
+		var ce *ConflictError
+		if errors.As(err, &ce) && ce.onlyClientSide() {
+			res, err = c.applyWith(ctx, o, true, c.fieldManager, true)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
-			dry[o] = res
+			v.Dry[o] = res
 			return struct{}{}, nil
 		}
 		var ae *APIError
 		missingNS := errors.As(err, &ae) && apierrors.IsNotFound(ae.Err) && newNS[o.GetNamespace()]
 		if newKinds[groupKind(o)] || missingNS {
-			deferred = append(deferred, o)
+			v.Deferred = append(v.Deferred, o)
+			return struct{}{}, nil
+		}
+		var ie *ImmutableError
+		if opts.RecreateOnImmutable && errors.As(err, &ie) && ie.recreatable(o) {
+			v.Immutable = append(v.Immutable, o)
 			return struct{}{}, nil
 		}
 		return struct{}{}, err
 	})
-	return dry, deferred, err
+	return v, err
 }
 
 // ApplyAll applies objs concurrently and reports what changed, given the
-// dry-run results of the validation (nil when unknown).
-func (c *Client) ApplyAll(ctx context.Context, objs []*unstructured.Unstructured, dry map[*unstructured.Unstructured]*unstructured.Unstructured) ([]Result, error) {
+// dry-run results of the validation (nil when unknown). An object that
+// client-side managers wrote is taken over first (takeOver).
+func (c *Client) ApplyAll(ctx context.Context, objs []*unstructured.Unstructured, dry map[*unstructured.Unstructured]*unstructured.Unstructured, opts ApplyOptions) ([]Result, error) {
 	return each(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (Result, error) {
-		live, err := c.ApplyOne(ctx, o, false)
+		live, err := c.applyTakingOver(ctx, o, dry[o], opts)
 		if err != nil {
 			return Result{Ref: Ref(o)}, err
 		}
@@ -332,6 +441,11 @@ func (c *Client) Plan(ctx context.Context, objs []*unstructured.Unstructured, dr
 			return r, nil
 		}
 		r.Diff = Diff(comparable(live), comparable(d))
+		if m := clientSideManagers(live); len(m) > 0 {
+			// The dry run shares their fields: what takeOver removes is
+			// not in it.
+			r.Diff = append(r.Diff, "(fields of "+strings.Join(m, ", ")+" taken over: what the manifest no longer sets is removed)")
+		}
 		r.Change = Unchanged
 		if len(r.Diff) > 0 {
 			r.Change = Configured

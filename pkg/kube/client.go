@@ -204,6 +204,9 @@ func (o options) fromKubeconfig() (*rest.Config, string, error) {
 			return nil, "", ConfigError{fmt.Sprintf("context %q is not in the kubeconfig: it has %s", o.context, contextNames(raw))}
 		}
 	}
+	if err := noPlugins(raw, o.context); err != nil {
+		return nil, "", err
+	}
 	cc := clientcmd.NewDefaultClientConfig(*raw, overrides)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
@@ -217,6 +220,35 @@ func (o options) fromKubeconfig() (*rest.Config, string, error) {
 		ns = ""
 	}
 	return cfg, ns, nil
+}
+
+// noPlugins refuses a kubeconfig whose user (of context, else of the
+// current context) gets its credentials from a program or an auth
+// provider: the image holds nothing but this binary, and client-go would
+// only fail at the first request, trying to run it.
+func noPlugins(raw *clientcmdapi.Config, context string) error {
+	if context == "" {
+		context = raw.CurrentContext
+	}
+	ctx, ok := raw.Contexts[context]
+	if !ok {
+		return nil // client-go's loader says what is missing
+	}
+	user, ok := raw.AuthInfos[ctx.AuthInfo]
+	var plugin string
+	switch {
+	case !ok:
+		return nil
+	case user.Exec != nil:
+		plugin = fmt.Sprintf("the exec credential plugin %q", user.Exec.Command)
+	case user.AuthProvider != nil:
+		plugin = fmt.Sprintf("the auth provider %q", user.AuthProvider.Name)
+	default:
+		return nil
+	}
+	return ConfigError{fmt.Sprintf("kubeconfig user %q gets its credentials from %s, and the image has no credential plugins "+
+		"(no aws, gke-gcloud-auth-plugin, kubelogin): use a ServiceAccount token instead, in the kubeconfig's user (token:) "+
+		"or as source.server with source.token (a put may read it from params.token_file)", ctx.AuthInfo, plugin)}
 }
 
 func contextNames(c *clientcmdapi.Config) string {
@@ -252,6 +284,11 @@ func KubeconfigSecrets(data []byte) []string {
 		if a.AuthProvider != nil {
 			for _, v := range a.AuthProvider.Config {
 				out = append(out, v)
+			}
+		}
+		if a.Exec != nil {
+			for _, e := range a.Exec.Env {
+				out = append(out, e.Value)
 			}
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/gitops-resource/gitops-resource/pkg/health"
 )
 
 // WaitOptions tune Wait.
@@ -37,13 +39,21 @@ type WaitOptions struct {
 	VerifyImages bool
 	// Quiet logs nothing while waiting (failure reports are still logged).
 	Quiet bool
+	// Judge judges every object instead of the rule of its kind
+	// (health.For): an agent's judge of what it reports for a commit.
+	Judge health.Judge
+	// Every re-judges each object at least this often, changed or not,
+	// for a judge that decides on time (a failure lasting past a retry).
+	Every time.Duration
 }
 
 // Outcome is the final status of one waited-for object.
 type Outcome struct {
 	Ref     string
-	Status  Status
+	Status  health.Status
 	ReadyAt time.Time
+	// Object is the object as last seen (as passed, if it never was).
+	Object *unstructured.Unstructured
 }
 
 // WaitError is a wait that ended without every object ready.
@@ -70,11 +80,12 @@ type watched struct {
 	obj    *unstructured.Unstructured
 	key    string
 	ns     string
-	rule   Rule
+	judge  health.Judge
 	store  cache.Store
-	status Status
+	status health.Status
 	rv     string
-	seen   bool
+	seen   bool // judged at least once
+	exists bool // seen in the cache at least once
 	at     time.Time
 }
 
@@ -95,14 +106,16 @@ func controllerIndex(obj any) ([]string, error) {
 	return nil, nil
 }
 
-// Wait watches objs until every one is ready (see RuleFor), one fails, or
-// ctx ends. It logs one line per status change. A new pod of a rollout in
+// Wait watches objs until every one is ready (as pkg/health judges it, or
+// o.Judge), one fails, or ctx ends. It logs one line per status change. An
+// object that is not there yet is waited for; one deleted while waited for
+// (before it was ready) fails. A new pod of a rollout in
 // ImagePullBackOff, ErrImagePull, CrashLoopBackOff or
 // CreateContainerConfigError fails its workload at once, as does a
 // Deployment's ProgressDeadlineExceeded. A failure or timeout returns a
 // *WaitError and logs the objects' conditions, pods and events.
 //
-// Its steps: track each object (its resource and readiness rule), watch
+// Its steps: track each object (its resource and judge), watch
 // them (one informer per resource and namespace), watch the pods and
 // ReplicaSets of the workloads' namespaces, then judge every object on each
 // change until done.
@@ -152,7 +165,7 @@ func (c *Client) newWaiter(o WaitOptions) *waiter {
 		podInf: map[string]*nsInformers{}, podsChanged: map[string]bool{}, blind: map[string]bool{}}
 }
 
-// track resolves each object's resource and readiness rule, grouped by
+// track resolves each object's resource and judge, grouped by
 // resource and namespace.
 func (wt *waiter) track(objs []*unstructured.Unstructured) (map[watchGroup][]*watched, error) {
 	groups := map[watchGroup][]*watched{}
@@ -165,7 +178,11 @@ func (wt *waiter) track(objs []*unstructured.Unstructured) (map[watchGroup][]*wa
 		if obj.GetNamespace() != "" {
 			key = obj.GetNamespace() + "/" + key
 		}
-		w := &watched{obj: obj, key: key, ns: obj.GetNamespace(), rule: RuleFor(groupKind(obj))}
+		judge := wt.o.Judge
+		if judge == nil {
+			judge = health.For(groupKind(obj))
+		}
+		w := &watched{obj: obj, key: key, ns: obj.GetNamespace(), judge: judge}
 		g := watchGroup{m.Resource, obj.GetNamespace()}
 		groups[g] = append(groups[g], w)
 		wt.all = append(wt.all, w)
@@ -224,6 +241,13 @@ func (wt *waiter) watchPods() {
 // until judges every object on each change until all are ready, one has
 // failed, a watch is denied, or ctx ends.
 func (wt *waiter) until(ctx context.Context) ([]Outcome, error) {
+	var tick <-chan time.Time // re-judge every object (o.Every)
+	if wt.o.Every > 0 {
+		t := time.NewTicker(wt.o.Every)
+		defer t.Stop()
+		tick = t.C
+	}
+	again := false
 	for {
 		changedNS, err := wt.events()
 		if err != nil {
@@ -231,10 +255,11 @@ func (wt *waiter) until(ctx context.Context) ([]Outcome, error) {
 		}
 		synced := wt.allSynced()
 		if synced {
-			if done, err := wt.judge(ctx, changedNS); done {
+			if done, err := wt.judge(ctx, changedNS, again); done {
 				return outcomes(wt.all), err
 			}
 		}
+		again = false
 		// Informers report synced a moment after delivering their first
 		// events, and a quiet object sends no more: until every cache has
 		// synced, look again shortly instead of waiting for an event.
@@ -244,6 +269,8 @@ func (wt *waiter) until(ctx context.Context) ([]Outcome, error) {
 		}
 		select {
 		case <-unsynced:
+		case <-tick:
+			again = true
 		case <-ctx.Done():
 			return outcomes(wt.all), wt.c.waitError(ctx, wt.pending(), wt.podInf, wt.o, true)
 		case <-wt.dirty:
@@ -251,18 +278,18 @@ func (wt *waiter) until(ctx context.Context) ([]Outcome, error) {
 	}
 }
 
-// judge evaluates every object: done when one failed (with the error) or
-// every one is ready.
-func (wt *waiter) judge(ctx context.Context, changedNS map[string]bool) (bool, error) {
+// judge evaluates every object (each changed one, or with again every
+// one): done when one failed (with the error) or every one is ready.
+func (wt *waiter) judge(ctx context.Context, changedNS map[string]bool, again bool) (bool, error) {
 	podInf := wt.watchablePods()
 	var failed []*watched
 	ready := 0
 	for _, w := range wt.all {
-		wt.c.evaluate(w, podInf[w.ns], changedNS[w.ns], wt.o, wt.log)
+		wt.c.evaluate(w, podInf[w.ns], again || changedNS[w.ns], wt.o, wt.log)
 		switch w.status.State {
-		case Current:
+		case health.Current:
 			ready++
-		case Failed:
+		case health.Failed:
 			failed = append(failed, w)
 		}
 	}
@@ -310,7 +337,7 @@ func (wt *waiter) watchablePods() map[string]*nsInformers {
 func (wt *waiter) pending() []*watched {
 	var pending []*watched
 	for _, w := range wt.all {
-		if w.status.State != Current {
+		if w.status.State != health.Current {
 			pending = append(pending, w)
 		}
 	}
@@ -377,44 +404,53 @@ func (wt *waiter) podsDenied(name, ns string) cache.WatchErrorHandlerWithContext
 func outcomes(all []*watched) []Outcome {
 	out := make([]Outcome, len(all))
 	for i, w := range all {
-		out[i] = Outcome{Ref: Ref(w.obj), Status: w.status, ReadyAt: w.at}
+		out[i] = Outcome{Ref: Ref(w.obj), Status: w.status, ReadyAt: w.at, Object: w.obj}
 	}
 	return out
 }
 
-// evaluate updates w's status from the informer caches and logs a change.
-func (c *Client) evaluate(w *watched, pods *nsInformers, podsChanged bool, o WaitOptions, log io.Writer) {
+// evaluate updates w's status from the informer caches and logs a change;
+// with again it judges w even if it did not change.
+func (c *Client) evaluate(w *watched, pods *nsInformers, again bool, o WaitOptions, log io.Writer) {
 	item, exists, _ := w.store.GetByKey(w.key)
-	var st Status
-	if !exists {
-		st = Status{InProgress, "does not exist yet"}
+	var st health.Status
+	switch {
+	case !exists && w.exists && w.status.State == health.Current:
+		return // ready, then deleted (a Job's ttlSecondsAfterFinished): it was ready
+	case !exists && w.exists:
+		st = health.Status{State: health.Failed, Message: "deleted while waiting"}
+	case !exists:
+		st = health.Status{State: health.InProgress, Message: "does not exist yet"}
 		w.rv = ""
-	} else {
+	default:
 		live := item.(*unstructured.Unstructured)
-		if live.GetResourceVersion() == w.rv && !podsChanged && w.seen {
+		if live.GetResourceVersion() == w.rv && !again && w.seen {
 			return
 		}
 		w.rv = live.GetResourceVersion()
 		w.obj = live
-		st = w.rule.Status(live)
-		if pods != nil && st.State != Failed {
+		w.exists = true
+		st = w.judge(live, time.Now())
+		if pods != nil && st.State != health.Failed {
 			news := newPods(live, pods, o.Since)
-			if st.State == InProgress {
+			if st.State == health.InProgress {
 				for _, p := range news {
-					if why := PodProblem(p); why != "" {
-						st = Status{Failed, fmt.Sprintf("new pod %s: %s", p.Name, why)}
+					if why := health.PodProblem(p); why != "" {
+						st = health.Status{State: health.Failed, Message: fmt.Sprintf("new pod %s: %s", p.Name, why)}
 						break
 					}
 				}
 			}
-			if st.State == Current && o.VerifyImages && IsWorkload(live) {
+			if st.State == health.Current && o.VerifyImages && IsWorkload(live) {
 				st = verifyImages(live, news, st)
 			}
-		} else if st.State == Current && o.VerifyImages && IsWorkload(live) {
-			st = Status{Failed, "verify_images needs to read its pods: grant get, list and watch on pods"}
+		} else if st.State == health.Current && o.VerifyImages && IsWorkload(live) {
+			st = health.Status{State: health.Failed, Message: "verify_images needs to read its pods: grant get, list and watch on pods"}
 		}
 	}
-	st.Message = c.secrets.hide(st.Message) // a pod's or condition's message may quote a Secret
+	// A pod's or condition's message may quote a Secret: its values as the
+	// client knows them, or its data as JSON (an agent's messages).
+	st.Message = c.secrets.hide(MaskSecretData(st.Message))
 	w.seen = true
 	if st != w.status || w.status.Message == "" {
 		if w.status.Message == "" {
@@ -422,7 +458,7 @@ func (c *Client) evaluate(w *watched, pods *nsInformers, podsChanged bool, o Wai
 		} else {
 			fmt.Fprintf(log, "%s: %s → %s\n", Ref(w.obj), w.status.Message, st.Message)
 		}
-		if st.State == Current && w.status.State != Current {
+		if st.State == health.Current && w.status.State != health.Current {
 			w.at = time.Now()
 		}
 		w.status = st
@@ -470,7 +506,7 @@ func newPods(obj *unstructured.Unstructured, inf *nsInformers, since time.Time) 
 }
 
 func observedGeneration(obj *unstructured.Unstructured) int64 {
-	og, _ := nestedInt(obj.Object, "status", "observedGeneration")
+	og, _ := health.ObservedGeneration(obj)
 	return og
 }
 
@@ -484,7 +520,7 @@ func Digest(ref string) string {
 
 // verifyImages holds a ready workload back until its new pods run the
 // digests its spec pins, and fails it when one runs another digest.
-func verifyImages(obj *unstructured.Unstructured, pods []*corev1.Pod, ready Status) Status {
+func verifyImages(obj *unstructured.Unstructured, pods []*corev1.Pod, ready health.Status) health.Status {
 	want := map[string]string{}
 	for _, c := range Containers(obj) {
 		if d := Digest(c.Image); d != "" {
@@ -492,10 +528,10 @@ func verifyImages(obj *unstructured.Unstructured, pods []*corev1.Pod, ready Stat
 		}
 	}
 	if len(want) == 0 {
-		return Status{Current, ready.Message + ", images not pinned by digest: not verified"}
+		return health.Status{State: health.Current, Message: ready.Message + ", images not pinned by digest: not verified"}
 	}
 	if len(pods) == 0 {
-		return Status{InProgress, ready.Message + ", waiting for its pods to verify images"}
+		return health.Status{State: health.InProgress, Message: ready.Message + ", waiting for its pods to verify images"}
 	}
 	for _, p := range pods {
 		for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
@@ -507,14 +543,14 @@ func verifyImages(obj *unstructured.Unstructured, pods []*corev1.Pod, ready Stat
 				got := Digest(cs.ImageID)
 				switch {
 				case got == "":
-					return Status{InProgress, fmt.Sprintf("%s, waiting for pod %s to report the digest of container %s", ready.Message, p.Name, cs.Name)}
+					return health.Status{State: health.InProgress, Message: fmt.Sprintf("%s, waiting for pod %s to report the digest of container %s", ready.Message, p.Name, cs.Name)}
 				case got != d:
-					return Status{Failed, fmt.Sprintf("pod %s container %s runs %s, not the applied %s", p.Name, cs.Name, got, d)}
+					return health.Status{State: health.Failed, Message: fmt.Sprintf("pod %s container %s runs %s, not the applied %s", p.Name, cs.Name, got, d)}
 				}
 			}
 		}
 	}
-	return Status{Current, ready.Message + ", image digests verified"}
+	return health.Status{State: health.Current, Message: ready.Message + ", image digests verified"}
 }
 
 // waitError builds the error and logs the report of the objects concerned.
@@ -571,7 +607,7 @@ func (c *Client) describe(ctx context.Context, obj *unstructured.Unstructured, i
 				fmt.Fprintf(&b, "    ... and %d more\n", len(pods)-i)
 				break
 			}
-			fmt.Fprintf(&b, "    %s: %s\n", p.Name, PodState(p))
+			fmt.Fprintf(&b, "    %s: %s\n", p.Name, health.PodState(p))
 			uids = append(uids, p.UID)
 			if ref := metav1.GetControllerOf(p); ref != nil && ref.UID != obj.GetUID() && !owners[ref.UID] {
 				owners[ref.UID] = true
@@ -586,7 +622,13 @@ func (c *Client) describe(ctx context.Context, obj *unstructured.Unstructured, i
 	for _, uid := range uids {
 		events, err := c.typed.CoreV1().Events(obj.GetNamespace()).List(ctx, metav1.ListOptions{
 			FieldSelector: fields.OneTermEqualSelector("involvedObject.uid", string(uid)).String()})
-		if err != nil {
+		switch {
+		case apierrors.IsForbidden(err):
+			// The Roles of modes flux and argocd leave events out: say so in
+			// one line (the agent's own message explains the failure).
+			fmt.Fprintf(&b, "  events: not shown: the credentials may not list events in namespace %s\n", obj.GetNamespace())
+			return b.String()
+		case err != nil:
 			fmt.Fprintf(&b, "  events: not readable: %v\n", c.explain("list events", "", "list", "events", obj.GetNamespace(), err))
 			return b.String()
 		}
