@@ -20,7 +20,7 @@ type CredentialFiles struct {
 
 // putCredentialFiles are the credential files a put's params name. The
 // params are decoded strictly, every key checked, with the rest of them
-// (parseOutParams, parseAgentParams); a source is validated with these.
+// (resource.DecodeParams, parseAgentParams); a source is validated with these.
 func putCredentialFiles(in resource.Input) CredentialFiles {
 	var f CredentialFiles
 	_ = json.Unmarshal(in.Request.Params, &f)

@@ -235,15 +235,8 @@ func (r *Restart) UnmarshalJSON(b []byte) error {
 
 func (r Restart) any() bool { return r.All || len(r.Selected) > 0 }
 
-func parseOutParams(in resource.Input) (*OutParams, error) {
-	var p OutParams
-	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
-		return nil, err
-	}
-	return &p, p.validate()
-}
-
-func (p *OutParams) validate() error {
+// Validate reports every problem with the params at once.
+func (p *OutParams) Validate() error {
 	var errs []error
 	if p.Path == "" {
 		errs = append(errs, resource.ConfigErrorf("params.path is required for put to kind cluster (mode direct): a YAML file or a dir of manifests in the build dir"))
@@ -369,7 +362,7 @@ func parseOutRequest(in resource.Input) (outRequest, error) {
 	if mode == ModeFlux || mode == ModeArgoCD {
 		req.Agent, perr = parseAgentParams(in, mode)
 	} else {
-		req.Params, perr = parseOutParams(in)
+		req.Params, perr = resource.DecodeParams[OutParams](in)
 	}
 	return req, errors.Join(err, perr)
 }

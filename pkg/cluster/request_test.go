@@ -107,7 +107,7 @@ func TestOutParamsValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := parseOutParams(input(t, `{}`, tt.params))
+			p, err := resource.DecodeParams[OutParams](input(t, `{}`, tt.params))
 			if len(tt.errs) == 0 {
 				require.NoError(t, err)
 				tt.check(t, p)

@@ -223,7 +223,7 @@ func parseInRequest(in resource.Input) (inRequest, error) {
 
 func parseOutRequest(in resource.Input) (outRequest, error) {
 	src, err := parseSource(in)
-	params, perr := parseOutParams(in)
+	params, perr := resource.DecodeParams[OutParams](in)
 	return outRequest{Source: src, Params: params}, errors.Join(err, perr)
 }
 
@@ -246,15 +246,8 @@ func parseRef(in resource.Input, required bool) (string, error) {
 	return strings.ToLower(v.Ref), nil
 }
 
-func parseOutParams(in resource.Input) (*OutParams, error) {
-	var p OutParams
-	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
-		return nil, err
-	}
-	return &p, p.validate()
-}
-
-func (p *OutParams) validate() error {
+// Validate reports every problem with the params at once.
+func (p *OutParams) Validate() error {
 	var errs []error
 	if len(p.Images) == 0 && p.Promote == nil {
 		errs = append(errs, resource.ConfigErrorf("params: nothing to do: set images (what to set) or promote (from one path to another)"))

@@ -77,7 +77,7 @@ func TestOutParamsValidation(t *testing.T) {
 		{"unknown", `{"image":[]}`, []string{`unknown key "image"`, `did you mean "images"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseOutParams(input(t, okSource, tc.params))
+			_, err := resource.DecodeParams[OutParams](input(t, okSource, tc.params))
 			if tc.want == nil {
 				require.NoError(t, err)
 				return

@@ -65,6 +65,20 @@ func (r Request) Kind() (string, error) {
 	return kind, nil
 }
 
+// DecodeParams decodes a request's params strictly (DecodeStrict) into a
+// new T and has them validate themselves: how every kind reads the params
+// of a verb that takes a typed set of them.
+func DecodeParams[T any, PT interface {
+	*T
+	Validate() error
+}](in Input) (*T, error) {
+	p := PT(new(T))
+	if err := DecodeStrict(in.Request.Params, p, "params"); err != nil {
+		return nil, err
+	}
+	return p, p.Validate()
+}
+
 // DecodeStrict decodes raw into v, which must point to a struct. Every key
 // that v does not declare is reported at once, each with the closest valid
 // key, under the name section ("source", "params"). Each key is decoded on

@@ -164,7 +164,7 @@ func parseCheckRequest(in resource.Input) (checkRequest, error) {
 
 func parseInRequest(in resource.Input) (inRequest, error) {
 	src, serr := parseSource(in)
-	params, perr := parseParams(in)
+	params, perr := resource.DecodeParams[Params](in)
 	v, verr := parseVersion(in, true)
 	errs := []error{serr, perr, verr}
 	if params != nil && (params.Bump == "auto" || params.File != "" || params.GetLatest || params.RefFile != "") {
@@ -175,7 +175,7 @@ func parseInRequest(in resource.Input) (inRequest, error) {
 
 func parseOutRequest(in resource.Input) (outRequest, error) {
 	src, serr := parseSource(in)
-	params, perr := parseParams(in)
+	params, perr := resource.DecodeParams[Params](in)
 	errs := []error{serr, perr}
 	if params != nil && !params.changes() && params.File == "" && !params.GetLatest {
 		errs = append(errs, resource.ConfigErrorf("params: nothing to do: set bump, pre or build to bump, file to set a version, or get_latest"))
@@ -209,15 +209,8 @@ func parseVersion(in resource.Input, required bool) (*semver.Version, error) {
 // label is a valid pre-release or build identifier.
 var label = regexp.MustCompile(`^[0-9A-Za-z-]+$`)
 
-func parseParams(in resource.Input) (*Params, error) {
-	var p Params
-	if err := resource.DecodeStrict(in.Request.Params, &p, "params"); err != nil {
-		return nil, err
-	}
-	return &p, p.validate()
-}
-
-func (p Params) validate() error {
+// Validate reports every problem with the params at once.
+func (p Params) Validate() error {
 	var errs []error
 	if _, ok := LevelBump(p.Bump); p.Bump != "" && p.Bump != "auto" && !ok {
 		errs = append(errs, resource.ConfigErrorf("params.bump %q is not a bump: use major, minor, patch, final or auto", p.Bump))
