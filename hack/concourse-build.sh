@@ -6,7 +6,7 @@
 #   <cache>/<key>/bin/fly             fly CLI            (tools/concourse)
 #   <cache>/<key>/bin/concourse       web + worker       (tools/concourse)
 #   <cache>/<key>/bin/init            the containers' init (cmd/init/init.c, gcc -static)
-#   <cache>/<key>/bin/crane           go-containerregistry's crane (local registry, pushes)
+#   <cache>/<key>/bin/crane           go-containerregistry's crane (the stack's registry)
 #   <cache>/<key>/resource-types/registry-image/{rootfs.tgz,resource_metadata.json}
 #
 # The concourse binary finds bin/init and resource-types/ next to its own

@@ -64,20 +64,7 @@ type e2e struct{ *cc.Env }
 func TestConcourseEndToEnd(t *testing.T) {
 	needRuntime(t)
 	start := time.Now()
-	git, kube := gittest.New(t), controlPlane(t)
-	env, err := cc.Up(t.Context(), logWriter{t}, git, kube)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, name := range []string{"web", "worker"} {
-				t.Logf("── last of %s.log:\n%s", name, env.Stack.Logs(name, 40))
-			}
-		}
-		if err := env.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	e := &e2e{env}
+	e := up(t, gittest.New(t), controlPlane(t))
 
 	t.Run("push-direct", e.pushDirect)
 	t.Run("flux", e.flux)
@@ -127,6 +114,25 @@ func (e *e2e) argoCD(t *testing.T) {
 	agenttest.Apply(t, e.Kube, argo.Namespace(), agenttest.ArgoCDApplication(ns, e.Git.HTTPURL(cfg), "deploy", ns))
 	e.deliver(t, "argocd", map[string]string{"image-repository": repo, "namespace": argo.Namespace(), "application": ns})
 	e.requirePulled(t, cfg, ns, repo+":0.1.1@"+digest)
+}
+
+// up brings the stack up (cc.Up) for the test, and down at its end, after
+// logging the end of web's and the worker's logs when the test failed.
+func up(t *testing.T, git *gittest.Server, kube *kubetest.Env) *e2e {
+	t.Helper()
+	env, err := cc.Up(t.Context(), logWriter{t}, git, kube)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"web", "worker"} {
+				t.Logf("── last of %s.log:\n%s", name, env.Stack.Logs(name, 40))
+			}
+		}
+		if err := env.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &e2e{env}
 }
 
 func (e *e2e) needKube(t *testing.T) {

@@ -79,6 +79,20 @@ func pipelines(t *testing.T) []pipeline {
 	return ps
 }
 
+// varsOf reads the pipeline's vars file.
+func (p pipeline) varsOf(t *testing.T) map[string]any {
+	t.Helper()
+	vars := map[string]any{}
+	b, err := os.ReadFile(p.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &vars); err != nil {
+		t.Fatalf("parse %s: %v", p.vars, err)
+	}
+	return vars
+}
+
 // TestPipelinesValidate runs `fly validate-pipeline` on every pipeline, as
 // is and with --strict (warnings are errors).
 func TestPipelinesValidate(t *testing.T) {
@@ -123,9 +137,9 @@ func TestPipelinesGitopsResources(t *testing.T) {
 			var doc struct {
 				ResourceTypes []map[string]any `yaml:"resource_types"`
 				Resources     []struct {
-					Name   string         `yaml:"name"`
-					Type   string         `yaml:"type"`
-					Source map[string]any `yaml:"source"`
+					Name   string `yaml:"name"`
+					Type   string `yaml:"type"`
+					Source any    `yaml:"source"` // a map, or a ((var))
 				} `yaml:"resources"`
 			}
 			if err := yaml.Unmarshal(body, &doc); err != nil {
@@ -135,6 +149,7 @@ func TestPipelinesGitopsResources(t *testing.T) {
 			for _, rt := range doc.ResourceTypes {
 				if rt["name"] == "gitops" {
 					declared = true
+					rt = interpolate(t, rt, p.varsOf(t)).(map[string]any) // ci/: source: ((gitops-image))
 					if fmt.Sprint(rt) != fmt.Sprint(gitopsType) {
 						t.Errorf("resource type gitops is %v, want %v", rt, gitopsType)
 					}
@@ -146,9 +161,10 @@ func TestPipelinesGitopsResources(t *testing.T) {
 					continue
 				}
 				n++
-				kind, _ := r.Source["kind"].(string)
+				src, _ := r.Source.(map[string]any)
+				kind, _ := src["kind"].(string)
 				if !slices.Contains(kinds, kind) {
-					t.Errorf("resource %s: source.kind is %q, want one of %v", r.Name, r.Source["kind"], kinds)
+					t.Errorf("resource %s: source.kind is %q, want one of %v", r.Name, src["kind"], kinds)
 				}
 			}
 			if n > 0 && !declared {

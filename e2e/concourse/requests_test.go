@@ -40,21 +40,14 @@ func TestPipelinesRequests(t *testing.T) {
 	for _, p := range pipelines(t) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			vars := map[string]any{}
-			b, err := os.ReadFile(p.vars)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := yaml.Unmarshal(b, &vars); err != nil {
-				t.Fatalf("parse %s: %v", p.vars, err)
-			}
+			vars := p.varsOf(t)
 			for k, v := range secrets {
 				if _, ok := vars[k]; !ok {
 					vars[k] = v
 				}
 			}
 			var doc map[string]any
-			b, err = os.ReadFile(p.file)
+			b, err := os.ReadFile(p.file)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -188,7 +188,7 @@ func Make(ctx context.Context, o Options) (v1.Hash, error) {
 		if err != nil {
 			return v1.Hash{}, err
 		}
-		img, size, err := platformImage(bin, certs, p, labels)
+		img, size, err := Image(layerTar(bin, certs), p, Env, labels, gzip.BestCompression)
 		if err != nil {
 			return v1.Hash{}, fmt.Errorf("%s: %w", p, err)
 		}
@@ -247,12 +247,14 @@ func CACertificates() []byte {
 	return b.Bytes()
 }
 
-// platformImage is the image of one platform: the layer on nothing, and the
-// config. It also returns the layer's compressed size.
-func platformImage(bin, certs []byte, p v1.Platform, labels map[string]string) (v1.Image, int64, error) {
-	data := layerTar(bin, certs)
+// Image is an image for p of one layer on nothing: data is the layer as an
+// uncompressed tar, gzipped at level; env and labels go into the config,
+// with / as the working dir. It also returns the layer's compressed size.
+// Make builds each platform of the resource image with it, at
+// gzip.BestCompression; the real-Concourse suite its task images.
+func Image(data []byte, p v1.Platform, env []string, labels map[string]string, level int) (v1.Image, int64, error) {
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
-		tarball.WithCompressionLevel(gzip.BestCompression), tarball.WithMediaType(types.OCILayer))
+		tarball.WithCompressionLevel(level), tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, 0, fmt.Errorf("compress the layer: %w", err)
 	}
@@ -271,7 +273,7 @@ func platformImage(bin, certs []byte, p v1.Platform, labels map[string]string) (
 	}
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = p.OS, p.Architecture
-	cfg.Config.Env = Env
+	cfg.Config.Env = env
 	cfg.Config.WorkingDir = "/"
 	cfg.Config.Labels = labels
 	img, err = mutate.ConfigFile(img, cfg)

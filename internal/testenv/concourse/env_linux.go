@@ -1,8 +1,8 @@
 package concourse
 
 import (
-	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -10,18 +10,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/template"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
+	"github.com/gitops-resource/gitops-resource/internal/image"
 	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
@@ -40,6 +38,10 @@ type Env struct {
 	Kube       *kubetest.Env
 	Kubeconfig string // the admin kubeconfig, as the containers reach the API server
 	Busybox    v1.Image
+	// ResourceTag is the tag of <registry>/gitops-resource that the
+	// pipelines use as their gitops resource type: e2e, this tree's image,
+	// pushed by Up.
+	ResourceTag string
 }
 
 // Up starts the stack and makes git and kube (nil: no cluster part)
@@ -61,8 +63,8 @@ func Up(ctx context.Context, log io.Writer, git *gittest.Server, kube *kubetest.
 		}
 	}()
 	upTook := time.Since(start)
-	e := &Env{Stack: s, Git: git, Kube: kube, Busybox: busybox}
-	if err := s.PushImage(ctx, s.Registry()+"/gitops-resource:e2e"); err != nil {
+	e := &Env{Stack: s, Git: git, Kube: kube, Busybox: busybox, ResourceTag: "e2e"}
+	if err := s.PushImage(ctx, s.Registry()+"/gitops-resource:"+e.ResourceTag); err != nil {
 		return nil, err
 	}
 	if err := s.Push(ctx, busybox, s.Registry()+"/busybox:latest"); err != nil {
@@ -131,13 +133,14 @@ func (e *Env) PushDirect(ctx context.Context, dir, ns string) (cfg, out string, 
 }
 
 // Deliver renders the pipeline for mode into dir, sets it with vars (the
-// stack's registry, git and kubeconfig added), checks each resource, then
-// triggers the job and waits, at most five minutes, for a green build. It
-// returns the build's output.
+// stack's registry, the gitops resource tag, git and kubeconfig added),
+// checks each resource, then triggers the job and waits, at most five
+// minutes, for a green build. It returns the build's output.
 func (e *Env) Deliver(ctx context.Context, dir, mode string, vars map[string]string) (string, error) {
 	s := e.Stack
 	cluster := e.Kube != nil
 	vars["registry"] = s.Registry()
+	vars["gitops-tag"] = e.ResourceTag
 	vars["git"] = e.GitURL
 	vars["app-repo"], vars["config-repo"] = mode+"-app", mode+"-config"
 	if cluster {
@@ -156,24 +159,12 @@ func (e *Env) Deliver(ctx context.Context, dir, mode string, vars map[string]str
 		return "", err
 	}
 	p := mode
-	// A failing check leaves a triggered build pending forever: check each
-	// resource first, so a broken image or source fails here, with its log.
 	resources := []string{"version", "config"}
 	if cluster {
 		resources = append(resources, "cluster")
 	}
-	steps := [][]string{
-		{"validate-pipeline", "--strict", "-c", pipelineFile, "-l", varsFile},
-		{"set-pipeline", "-n", "-p", p, "-c", pipelineFile, "-l", varsFile},
-		{"unpause-pipeline", "-p", p},
-	}
-	for _, r := range resources {
-		steps = append(steps, []string{"check-resource", "-r", p + "/" + r})
-	}
-	for _, args := range steps {
-		if _, err := s.RunFly(ctx, args...); err != nil {
-			return "", err
-		}
+	if err := s.SetPipeline(ctx, p, pipelineFile, varsFile, resources); err != nil {
+		return "", err
 	}
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -231,64 +222,24 @@ func kubeconfigVia(env *kubetest.Env, addr string) (string, error) {
 	return string(b), err
 }
 
-// writeTarball writes img, tagged ref, as a docker tarball in a temp file
-// and returns its path.
-func writeTarball(img v1.Image, ref string) (string, error) {
-	tag, err := name.NewTag(ref, name.Insecure)
-	if err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp("", "gitops-concourse-image-*.tar")
-	if err != nil {
-		return "", err
-	}
-	f.Close()
-	if err := tarball.WriteToFile(f.Name(), tag, img); err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-// busyboxImage is the task image: busybox-static as /bin/busybox and /bin/sh.
+// busyboxImage is the task image: busybox-static, and sh beside it linking
+// to it.
 func busyboxImage() (v1.Image, error) {
-	bb, err := os.ReadFile("/bin/busybox")
+	r := newRootfs()
+	bb, err := filepath.EvalSymlinks("/bin/busybox") // /usr/bin/busybox where /bin links to usr/bin
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin/", "etc/", "tmp/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755}); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb))}); err != nil {
+	if err := r.add("/bin/busybox"); err != nil {
 		return nil, err
 	}
-	if _, err := tw.Write(bb); err != nil {
-		return nil, err
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/sh", Linkname: "busybox", Mode: 0o777}); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	r.symlink(strings.TrimPrefix(filepath.Join(filepath.Dir(bb), "sh"), "/"), "busybox")
+	r.dir("etc/", 0o755)
+	r.dir("tmp/", 0o1777)
+	layer, err := r.tar()
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", "amd64"
-	cfg.Config.Env = []string{"PATH=/bin"}
-	return mutate.ConfigFile(img, cfg)
+	img, _, err := image.Image(layer, v1.Platform{OS: "linux", Architecture: "amd64"}, []string{"PATH=/bin"}, nil, gzip.BestSpeed)
+	return img, err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gitops-resource/gitops-resource/internal/image"
+	"github.com/gitops-resource/gitops-resource/internal/proc"
 )
 
 // CheckRuntime says what the machine lacks to run the stack: root, Debian
@@ -215,33 +219,115 @@ func (s *Stack) ExposeWeb() (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// Push pushes img to ref in the stack's registry with crane, inside the
-// namespace, where the registry listens.
+// SetPipeline validates the pipeline file (--strict) with the vars file,
+// sets it as pipeline, unpauses it and checks each of resources. A failing
+// check leaves a triggered build pending forever: checking first fails
+// here, with the check's log, when an image or a source is broken.
+func (s *Stack) SetPipeline(ctx context.Context, pipeline, pipelineFile, varsFile string, resources []string) error {
+	steps := [][]string{
+		{"validate-pipeline", "--strict", "-c", pipelineFile, "-l", varsFile},
+		{"set-pipeline", "-n", "-p", pipeline, "-c", pipelineFile, "-l", varsFile},
+		{"unpause-pipeline", "-p", pipeline},
+	}
+	for _, r := range resources {
+		steps = append(steps, []string{"check-resource", "-r", pipeline + "/" + r})
+	}
+	for _, args := range steps {
+		if _, err := s.RunFly(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RegistryTransport carries requests to the stack's registry: it dials
+// inside the namespace, where the registry listens.
+func (s *Stack) RegistryTransport() http.RoundTripper {
+	dial := func(_ context.Context, _, addr string) (net.Conn, error) { return dialIn(s.env["NETNS"], addr) }
+	return &http.Transport{DialContext: dial}
+}
+
+// Push pushes img to ref in the stack's registry.
 func (s *Stack) Push(ctx context.Context, img v1.Image, ref string) error {
-	file, err := writeTarball(img, ref)
+	r, err := name.ParseReference(ref)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(file)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	crane := filepath.Join(filepath.Dir(s.Fly()), "crane")
-	if out, err := s.Run(ctx, crane, "push", "--insecure", file, ref); err != nil {
-		return fmt.Errorf("crane push %s: %w\n%s", ref, err, out)
+	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithTransport(s.RegistryTransport())); err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	return nil
 }
 
 // PushImage builds this tree's image and pushes it to ref in the stack's
-// registry, dialled inside the namespace: internal/image.Make, as `make
-// image PUSH=ref` runs it, so Concourse runs what users build (both
-// platforms; the worker pulls linux/amd64). The builder's story goes to the
-// stack's log.
+// registry: internal/image.Make, as `make image PUSH=ref` runs it, so
+// Concourse runs what users build (both platforms; the worker pulls
+// linux/amd64). The builder's story goes to the stack's log.
 func (s *Stack) PushImage(ctx context.Context, ref string) error {
-	dial := func(_ context.Context, _, addr string) (net.Conn, error) { return dialIn(s.env["NETNS"], addr) }
 	fmt.Fprintf(s.log, "make image PUSH=%s:\n", ref)
-	if _, err := image.Make(ctx, image.Options{Root: Root(), Push: []string{ref}, Transport: &http.Transport{DialContext: dial}, Log: s.log}); err != nil {
+	if _, err := image.Make(ctx, image.Options{Root: Root(), Push: []string{ref}, Transport: s.RegistryTransport(), Log: s.log}); err != nil {
 		return fmt.Errorf("make the image: %w", err)
 	}
 	return nil
+}
+
+// Serve serves h inside the namespace at GATEWAY:<port>, where containers
+// reach it, until Close, and returns its URL.
+func (s *Stack) Serve(h http.Handler) (string, error) {
+	ln, err := listenIn(s.env["NETNS"], net.JoinHostPort(s.env["GATEWAY"], "0"))
+	if err != nil {
+		return "", fmt.Errorf("serve in the stack: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute}
+	go srv.Serve(ln)
+	s.stops = append(s.stops, func() { srv.Close() })
+	return "http://" + ln.Addr().String(), nil
+}
+
+// WatchJob waits for the first build of job (pipeline/job), started by the
+// job's triggers, and watches it to its end, at most timeout in all. It
+// returns the build's output, and an error unless the build succeeded.
+func (s *Stack) WatchJob(ctx context.Context, job string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	began := time.Now()
+	var build string
+	err := proc.Poll(ctx, "a build of "+job, nil, func(ctx context.Context) error {
+		out, err := s.Run(ctx, s.Fly(), "-t", "e2e", "builds", "-j", job, "--json")
+		if err != nil {
+			return fmt.Errorf("fly builds -j %s: %w: %s", job, err, out)
+		}
+		var builds []struct{ Name string }
+		if err := json.Unmarshal([]byte(out), &builds); err != nil {
+			return fmt.Errorf("fly builds -j %s: %w: %s", job, err, out)
+		}
+		if len(builds) == 0 {
+			return errors.New("no build yet")
+		}
+		build = builds[len(builds)-1].Name // newest first
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	args := []string{"watch", "-j", job, "-b", build}
+	out, err := s.Run(ctx, append([]string{s.Fly(), "-t", "e2e"}, args...)...)
+	fmt.Fprintf(s.log, "── fly %s:\n%s\n", strings.Join(args, " "), out)
+	// Under load the worker can lose a step's process before web attaches
+	// to it (worker.log: attach.failed, process does not exist; the step
+	// errors with "unexpected end of JSON input": concourse/concourse#8676).
+	// Such a build is rerun, at most twice, and the log says so.
+	for reruns := 0; err != nil && reruns < 2 && strings.Contains(out, "unexpected end of JSON input"); reruns++ {
+		fmt.Fprintf(s.log, "%s #%s: Concourse lost a step's output (concourse/concourse#8676): rerunning it\n", job, build)
+		args = []string{"rerun-build", "-j", job, "-b", build, "-w"}
+		out, err = s.Run(ctx, append([]string{s.Fly(), "-t", "e2e"}, args...)...)
+		fmt.Fprintf(s.log, "── fly %s:\n%s\n", strings.Join(args, " "), out)
+	}
+	if err != nil {
+		return out, fmt.Errorf("build %s of %s did not succeed: %w", build, job, err)
+	}
+	fmt.Fprintf(s.log, "%s #%s green %s after it was awaited\n", job, build, time.Since(began).Round(100*time.Millisecond))
+	return out, nil
 }
