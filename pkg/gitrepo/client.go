@@ -142,33 +142,53 @@ func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snaps
 }
 
 func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot, error) {
-	local := plumbing.NewRemoteReferenceName("origin", branch)
-	repo, err := c.fetchRef(ctx, plumbing.NewBranchReferenceName(branch).String(), local, depth)
-	var noMatch git.NoMatchingRefSpecError
+	repo, tip, err := c.fetchBranch(ctx, c.snapshotStorage(), branch, depth)
 	switch {
-	case errors.As(err, &noMatch), errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return newSnapshot(repo, branch, nil), nil
 	case err != nil:
-		return nil, c.describe("fetch "+branch+" from", err)
+		return nil, err
+	case tip.IsZero():
+		return newSnapshot(repo, branch, nil), nil
 	}
-	ref, err := repo.Reference(local, true)
+	head, err := repo.CommitObject(tip)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s from %s: %w", branch, c.URL(), err)
-	}
-	head, err := repo.CommitObject(ref.Hash())
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s from %s: read commit %s: %w", branch, c.URL(), ref.Hash(), err)
+		return nil, fmt.Errorf("fetch %s from %s: read commit %s: %w", branch, c.URL(), tip, err)
 	}
 	return newSnapshot(repo, branch, head), nil
 }
 
-// fetchRef fetches src (a ref, or a commit SHA) at depth into new storage,
-// as local. Being new, the storage has nothing to negotiate (see Snapshot).
-func (c *Client) fetchRef(ctx context.Context, src string, local plumbing.ReferenceName, depth int) (*git.Repository, error) {
-	var st storage.Storer = newStorage()
+// snapshotStorage is new storage for a Snapshot: objects in memory, and
+// the packs as they came too when the client is ForCheckout.
+func (c *Client) snapshotStorage() storage.Storer {
 	if c.checkout {
-		st = newPackKeepingStorage()
+		return newPackKeepingStorage()
 	}
+	return newStorage()
+}
+
+// fetchBranch fetches branch at depth into st, new storage, and returns
+// the repository and the branch's tip, or the zero hash when the branch
+// does not exist.
+func (c *Client) fetchBranch(ctx context.Context, st storage.Storer, branch string, depth int) (*git.Repository, plumbing.Hash, error) {
+	local := plumbing.NewRemoteReferenceName("origin", branch)
+	repo, err := c.fetchRef(ctx, st, plumbing.NewBranchReferenceName(branch).String(), local, depth)
+	var noMatch git.NoMatchingRefSpecError
+	switch {
+	case errors.As(err, &noMatch), errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return repo, plumbing.ZeroHash, nil
+	case err != nil:
+		return nil, plumbing.ZeroHash, c.describe("fetch "+branch+" from", err)
+	}
+	ref, err := repo.Reference(local, true)
+	if err != nil {
+		return nil, plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", branch, c.URL(), err)
+	}
+	return repo, ref.Hash(), nil
+}
+
+// fetchRef fetches src (a ref, or a commit SHA) at depth into st, new
+// storage, as local. Being new, the storage has nothing to negotiate (see
+// Snapshot).
+func (c *Client) fetchRef(ctx context.Context, st storage.Storer, src string, local plumbing.ReferenceName, depth int) (*git.Repository, error) {
 	repo, err := git.Init(st, nil)
 	if err != nil {
 		return nil, err
@@ -232,7 +252,7 @@ func (c *Client) FetchCommit(ctx context.Context, snap *Snapshot, sha string) (p
 	fetchOnce := func(src string) (*Snapshot, error) {
 		var got *Snapshot
 		err := c.backoff.Do(ctx, c.log, "fetch commit "+sha[:12]+" from "+c.URL(), func() error {
-			repo, err := c.fetchRef(ctx, src, target, 1)
+			repo, err := c.fetchRef(ctx, c.snapshotStorage(), src, target, 1)
 			if err != nil {
 				return c.describe("fetch commit "+sha[:12]+" from", err)
 			}

@@ -1,18 +1,18 @@
 package gitrepo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"strings"
 
 	"github.com/go-git/go-billy/v5/osfs"
-	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -97,7 +97,8 @@ func (h *History) Close() {
 
 // Walk calls fn with each commit on the first-parent chain from Tip,
 // newest first, until fn returns ErrStop or the chain ends at a commit
-// without parents. What fn may ask of each commit: HistoryCommit.Changed.
+// without parents. What fn may ask of each commit: HistoryCommit.Changed
+// and HistoryCommit.ReadFile.
 // Tags, other branches and the other parents of merges are not walked, as
 // with git log --first-parent.
 func (h *History) Walk(ctx context.Context, fn func(c *HistoryCommit) error) error {
@@ -126,7 +127,7 @@ func (h *History) Walk(ctx context.Context, fn func(c *HistoryCommit) error) err
 
 // HistoryCommit is a commit met by History.Walk: the fields of
 // object.Commit, decoded without a storer (its Tree, Parents and Files
-// methods are not available: ask Changed).
+// methods are not available: ask Changed and ReadFile).
 type HistoryCommit struct {
 	*object.Commit
 	ctx context.Context
@@ -165,6 +166,34 @@ func (c *HistoryCommit) Changed(paths Pathspec) (bool, error) {
 		return false, fmt.Errorf("compare commit %s with its parent: %w", short(c.Hash), err)
 	}
 	return changed, nil
+}
+
+// ErrFileTooLarge is what HistoryCommit.ReadFile's error wraps when the
+// file is larger than it may read.
+var ErrFileTooLarge = errors.New("file too large to read")
+
+// ReadFile returns the content of the file name (a path with / separators,
+// from the repository's root) at the commit, and whether the commit has
+// such a file: a dir, a submodule or nothing at that path is none. Only
+// the trees along the path are read, and a file of more than max bytes is
+// not read at all: the error then wraps ErrFileTooLarge.
+func (c *HistoryCommit) ReadFile(name string, max int64) ([]byte, bool, error) {
+	name = path.Clean(strings.TrimPrefix(name, "/"))
+	blob, found, err := c.h.findFile(c.TreeHash, name)
+	if err != nil || !found {
+		if err != nil {
+			err = fmt.Errorf("find %s at %s: %w", name, short(c.Hash), err)
+		}
+		return nil, false, err
+	}
+	if size := c.h.pack.size(blob); size > max {
+		return nil, false, fmt.Errorf("read %s at %s: %w (%d bytes, at most %d are read)", name, short(c.Hash), ErrFileTooLarge, size, max)
+	}
+	data, err := c.h.object(plumbing.BlobObject, blob)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s at %s: %w", name, short(c.Hash), err)
+	}
+	return bytes.Clone(data), true, nil
 }
 
 // beyond makes the parents of commit h available: when h is at the edge
@@ -229,7 +258,7 @@ func (h *History) fetch(ctx context.Context, depth int) error {
 			return err
 		}
 		st := &diskStorage{Storage: filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(0)), dir: dir}
-		tip, err := h.c.fetchTo(ctx, st, h.branch, depth)
+		_, tip, err := h.c.fetchBranch(ctx, st, h.branch, depth)
 		var shallow []plumbing.Hash
 		if err == nil {
 			shallow, err = st.Shallow()
@@ -254,34 +283,4 @@ func (h *History) fetch(ctx context.Context, depth int) error {
 		}
 		return nil
 	})
-}
-
-// fetchTo fetches branch at depth into st and returns its tip, or the zero
-// hash when the branch does not exist.
-func (c *Client) fetchTo(ctx context.Context, st *diskStorage, branch string, depth int) (plumbing.Hash, error) {
-	repo, err := git.Init(st, nil)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	rem, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	local := plumbing.NewRemoteReferenceName("origin", branch)
-	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), local))
-	err = c.gogit(ctx, func(ctx context.Context) error {
-		return rem.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Depth: depth, Auth: c.auth, Tags: git.NoTags})
-	})
-	var noMatch git.NoMatchingRefSpecError
-	switch {
-	case errors.As(err, &noMatch), errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return plumbing.ZeroHash, nil
-	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
-		return plumbing.ZeroHash, c.describe("fetch "+branch+" from", err)
-	}
-	ref, err := repo.Reference(local, true)
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", branch, c.URL(), err)
-	}
-	return ref.Hash(), nil
 }

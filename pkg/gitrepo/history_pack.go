@@ -59,10 +59,13 @@ func (s *diskStorage) PackfileWriter() (io.WriteCloser, error) {
 // packObject is one object of a pack.
 type packObject struct {
 	offset int64
-	typ    plumbing.ObjectType // the type in the pack: a delta's is resolved
-	hash   plumbing.Hash       // zero until resolved
-	base   int                 // a delta's base, by index; -1 until known
-	ref    plumbing.Hash       // a REF delta's base
+	// size is the object's inflated size (a delta's once resolved): at
+	// most MaxPackMemory, so 32 bits, which keep the struct at 64 bytes.
+	size uint32
+	typ  plumbing.ObjectType // the type in the pack: a delta's is resolved
+	hash plumbing.Hash       // zero until resolved
+	ref  plumbing.Hash       // a REF delta's base
+	base int                 // a delta's base, by index; -1 until known
 }
 
 // packReader reads the objects of a pack file by hash, through an index
@@ -110,6 +113,7 @@ func readPack(f *os.File) (*packReader, error) {
 		default:
 			hw = newObjectHasher(oh.Type, oh.Length)
 			w = hw
+			o.size = uint32(oh.Length) // checked against MaxPackMemory
 		}
 		if _, _, err := sc.NextObject(w); err != nil {
 			return nil, err
@@ -134,6 +138,16 @@ func (p *packReader) object(h plumbing.Hash) (plumbing.ObjectType, []byte, bool,
 	}
 	typ, data, err := p.content(i)
 	return typ, data, true, err
+}
+
+// size returns the inflated size of the object h without reading it (0
+// when the pack does not have it).
+func (p *packReader) size(h plumbing.Hash) int64 {
+	i, ok := p.byHash[h]
+	if !ok {
+		return 0
+	}
+	return int64(p.objs[i].size)
 }
 
 // resolveAll hashes every delta. REF deltas find their bases by hash, so
@@ -167,7 +181,7 @@ func (p *packReader) resolveAll() error {
 			}
 			hw := newObjectHasher(typ, int64(len(data)))
 			hw.Write(data)
-			o.hash = hw.sum()
+			o.hash, o.size = hw.sum(), uint32(len(data))
 			p.byHash[o.hash] = i
 		}
 		if left == before {

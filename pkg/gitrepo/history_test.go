@@ -134,3 +134,66 @@ func TestHistoryOfAMissingBranch(t *testing.T) {
 		return nil
 	}))
 }
+
+// ReadFile gives a file's content at each commit of the walk as `git show
+// <commit>:<path>` does on the server: across changes, a delete, a file in
+// a dir, an executable and a symlink (its target); a dir, a path through
+// a file and a path that is not there are no file. A file larger than max
+// is refused, naming it, without reading it; max itself is allowed.
+func TestHistoryReadFile(t *testing.T) {
+	t.Parallel()
+	srv := gittest.New(t)
+	srv.CreateRepo(t, "r")
+	srv.Commit(t, "r", "main", map[string]string{"version": "1.0.0", "deep/er/file": "deep", "big": strings.Repeat("x", 100)}, "root")
+	srv.SeedHistory(t, "r", "main", 14, func(i int) map[string]string {
+		switch i % 3 {
+		case 0:
+			return map[string]string{"version": fmt.Sprintf("1.0.%d", i)}
+		case 1:
+			return map[string]string{"deep/er/file": fmt.Sprint(i)}
+		}
+		return nil
+	})
+	srv.Commit(t, "r", "main", map[string]string{"version": gittest.Deleted}, "delete")
+	srv.Commit(t, "r", "main", map[string]string{"version": "2.0.0"}, "back")
+	// An executable and a symlink, added by git itself.
+	work := t.TempDir()
+	srv.Git(t, "r", "clone", "-q", srv.RepoPath("r"), work)
+	require.NoError(t, os.WriteFile(work+"/run.sh", []byte("#!/bin/sh"), 0o755))
+	require.NoError(t, os.Symlink("deep/er/file", work+"/link"))
+	srv.Git(t, "r", "-C", work, "add", "run.sh", "link")
+	srv.Git(t, "r", "-C", work, "commit", "-qm", "exec and link")
+	srv.Git(t, "r", "-C", work, "push", "-q", "origin", "HEAD:main")
+
+	c, err := gitrepo.New(srv.HTTPURL("r"), gitrepo.Auth{})
+	require.NoError(t, err)
+	defer c.Close()
+	h, err := c.History(context.Background(), "main", 4) // read past, fetching deeper
+	require.NoError(t, err)
+	defer h.Close()
+	paths := []string{"version", "deep/er/file", "run.sh", "link", "/version", "deep", "deep/er", "version/x", "deep/er/file/x", "nowhere", "deep/nowhere"}
+	commits := 0
+	require.NoError(t, h.Walk(context.Background(), func(hc *gitrepo.HistoryCommit) error {
+		commits++
+		for _, p := range paths {
+			object := hc.Hash.String() + ":" + strings.TrimPrefix(p, "/")
+			typ, err := srv.GitErr("r", "cat-file", "-t", object)
+			isFile := err == nil && typ == "blob"
+			data, found, err := hc.ReadFile(p, 1<<10)
+			require.NoError(t, err, "%s at %s", p, hc.Hash)
+			require.Equal(t, isFile, found, "%s at %s", p, hc.Hash)
+			if isFile { // no content ends in a newline, which GitErr trims
+				require.Equal(t, srv.Git(t, "r", "cat-file", "blob", object), string(data), "%s at %s", p, hc.Hash)
+			}
+		}
+		data, found, err := hc.ReadFile("big", 100)
+		require.NoError(t, err)
+		require.True(t, found)
+		require.Len(t, data, 100)
+		_, _, err = hc.ReadFile("big", 99)
+		require.ErrorIs(t, err, gitrepo.ErrFileTooLarge)
+		require.ErrorContains(t, err, "read big at "+hc.Hash.String()[:8]+": file too large to read (100 bytes, at most 99 are read)")
+		return nil
+	}))
+	require.Equal(t, 18, commits)
+}

@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -128,6 +129,40 @@ func (h *History) entryChanged(inA, inB *treeEntry, dir string, paths Pathspec) 
 		b = inB.hash
 	}
 	return h.treeChanged(a, b, name, paths)
+}
+
+// findFile looks file up from the tree root, reading only the trees on its
+// path, and returns its blob: a regular or executable file, or a symlink
+// (whose blob is its target), as filemode.IsFile says.
+func (h *History) findFile(root plumbing.Hash, file string) (plumbing.Hash, bool, error) {
+	for tree := root; ; {
+		name, rest, inDir := strings.Cut(file, "/")
+		e, found, err := h.lookup(tree, name)
+		switch {
+		case err != nil || !found:
+			return plumbing.ZeroHash, false, err
+		case !inDir:
+			return e.hash, e.mode.IsFile(), nil
+		case e.mode != filemode.Dir:
+			return plumbing.ZeroHash, false, nil
+		}
+		tree, file = e.hash, rest
+	}
+}
+
+// lookup finds the entry name in the tree.
+func (h *History) lookup(tree plumbing.Hash, name string) (treeEntry, bool, error) {
+	data, err := h.rawTree(tree)
+	if err != nil {
+		return treeEntry{}, false, err
+	}
+	for {
+		e, rest, ok, err := nextEntry(data, tree)
+		if err != nil || !ok || string(e.name) == name {
+			return e, ok && err == nil, err
+		}
+		data = rest
+	}
 }
 
 // rawTree reads the tree object hash as stored (nil for the zero hash;

@@ -1,8 +1,6 @@
 package manifest_test
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -467,22 +465,7 @@ func TestInWritesTreeImagesAndArchive(t *testing.T) {
 	require.Equal(t, []map[string]any{{"file": "apps/d.yaml", "document": float64(0), "path": "spec.containers[0].image",
 		"repository": "acme/a", "tag": "1.0", "source": "workload"}}, found)
 
-	f, err := os.Open(filepath.Join(dir, ".git", "gitops", "manifests.tgz"))
-	require.NoError(t, err)
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	require.NoError(t, err)
-	tr := tar.NewReader(gz)
-	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		names = append(names, h.Name)
-	}
-	require.Equal(t, []string{"apps/d.yaml"}, names)
+	require.Equal(t, []string{"apps/d.yaml"}, archiveNames(t, filepath.Join(dir, ".git", "gitops", "manifests.tgz")))
 }
 
 func TestPushBranch(t *testing.T) {

@@ -1,6 +1,9 @@
 package semver_test
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -64,4 +67,34 @@ func TestSemverCheckHistory(t *testing.T) {
 			require.Equal(t, tt.want, versions)
 		})
 	}
+}
+
+// TestSemverCheckHistoryFarBack: a version 500 commits back on a branch
+// whose other file is large in every commit: check fetches the history
+// deeper and deeper to disk (100, 300, then 900 commits) and reads only
+// the trees along the version file's path, so its peak memory stays well
+// under what the branch's files take inflated (701 × 256 KiB, 175 MiB),
+// which a fetch of the whole branch into memory holds.
+func TestSemverCheckHistoryFarBack(t *testing.T) {
+	t.Parallel()
+	srv := gittest.New(t)
+	srv.CreateRepo(t, "app")
+	const commits, blob = 701, 256 << 10
+	srv.SeedHistory(t, "app", "version", commits, func(i int) map[string]string {
+		line := fmt.Sprintf("build %d\n", i) // each blob its own: no deltas, but zlib makes it small on the wire
+		files := map[string]string{"data": strings.Repeat(line, blob/len(line))}
+		if i%100 == 0 {
+			files["version"] = fmt.Sprintf("1.%d.0", i/100)
+		}
+		return files
+	})
+	src := map[string]any{"driver": "git", "uri": srv.HTTPURL("app"), "branch": "version", "file": "version"}
+	req := map[string]any{"source": src, "version": map[string]string{"number": "1.2.0"}}
+	res := rt.RunPeakRSS(context.Background(), t, "check", "", req, map[string]string{"TMPDIR": t.TempDir()})
+	t.Logf("peak RSS of check, a version 500 commits back: %.1f MiB\n%s", float64(res.MaxRSS)/(1<<20), res.Stderr)
+	var versions []map[string]string
+	res.OK(t, &versions)
+	require.Equal(t, []map[string]string{{"number": "1.2.0"}, {"number": "1.3.0"}, {"number": "1.4.0"}, {"number": "1.5.0"}, {"number": "1.6.0"}, {"number": "1.7.0"}}, versions)
+	require.Contains(t, res.Stderr, "reading past the 300 commits fetched of version: fetching 900")
+	require.Less(t, res.MaxRSS, int64(commits*blob/2), "peak RSS %d MiB", res.MaxRSS>>20)
 }

@@ -58,7 +58,8 @@ func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 // the cache says the last check saw it reports the cached number after one
 // round trip (the ref listing). Otherwise it fetches the tip (depth 1) and
 // reads the file; when a version was requested that is not the current one,
-// it fetches the branch's history and walks it (fileHistory).
+// it fetches the branch's history to disk, historyDepth commits and deeper
+// as needed, and walks it (fileHistory).
 func checkFile(ctx context.Context, in resource.Input, src *Source, client *gitrepo.Client, cursor *semver.Version) ([]Version, error) {
 	f := &fileStore{src: src, client: client, env: in.Env}
 	cache := newCheckCache(src, client.URL(), in.Logf)
@@ -72,7 +73,7 @@ func checkFile(ctx context.Context, in resource.Input, src *Source, client *gitr
 			return []Version{{e.reported(src.initial)}}, nil
 		}
 	}
-	snap, current, err := f.current(ctx, 1, cache)
+	current, err := f.current(ctx, cache)
 	switch {
 	case err != nil:
 		return nil, err
@@ -84,10 +85,12 @@ func checkFile(ctx context.Context, in resource.Input, src *Source, client *gitr
 	if cursor == nil || cursor.String() == current.String() {
 		return []Version{{current.String()}}, nil
 	}
-	if snap, current, err = f.current(ctx, 0, cache); err != nil || current == nil {
-		return []Version{{src.initial.String()}}, err // the file went away in between
+	hist, err := client.History(ctx, src.Branch, historyDepth)
+	if err != nil {
+		return nil, err
 	}
-	history, err := fileHistory(snap, src.File, cursor)
+	defer hist.Close()
+	history, err := fileHistory(ctx, hist, src.File, cursor)
 	if err != nil {
 		return nil, fmt.Errorf("walk the history of %s on branch %s of %s: %w", src.File, src.Branch, client.URL(), err)
 	}

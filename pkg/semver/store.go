@@ -63,24 +63,24 @@ type fileStore struct {
 }
 
 func (f *fileStore) versions(ctx context.Context) ([]*semver.Version, error) {
-	_, v, err := f.current(ctx, 1, nil)
+	v, err := f.current(ctx, nil)
 	if err != nil || v == nil {
 		return nil, err
 	}
 	return []*semver.Version{v}, nil
 }
 
-// current fetches the branch (depth commits deep, 0 for all history) and
-// reads the version at its tip: nil when there is none yet. The cache, when
-// given, records the tip and what it holds.
-func (f *fileStore) current(ctx context.Context, depth int, cache *checkCache) (*gitrepo.Snapshot, *semver.Version, error) {
-	snap, err := f.client.Snapshot(ctx, f.src.Branch, depth)
+// current fetches the branch tip (depth 1) and reads the version there:
+// nil when there is none yet. The cache, when given, records the tip and
+// what it holds.
+func (f *fileStore) current(ctx context.Context, cache *checkCache) (*semver.Version, error) {
+	snap, err := f.client.Snapshot(ctx, f.src.Branch, 1)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	v, found, err := f.read(snap)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if cache != nil {
 		e := cacheEntry{Tip: snap.HeadHash().String()}
@@ -89,7 +89,7 @@ func (f *fileStore) current(ctx context.Context, depth int, cache *checkCache) (
 		}
 		cache.store(e)
 	}
-	return snap, v, nil
+	return v, nil
 }
 
 func (f *fileStore) read(snap *gitrepo.Snapshot) (*semver.Version, bool, error) {
