@@ -20,11 +20,11 @@ RUN go run ./hack/image -platform linux/${TARGETARCH} -layer /layer.tar \
  && mkdir /rootfs && tar -xf /layer.tar -C /rootfs
 
 # `docker build --target test .` runs `make test-unit`: vet, and the unit and
-# end-to-end tests that need only git, ssh, openssl and GNU time (go test
+# end-to-end tests that need only git, gpg, ssh, openssl and GNU time (go test
 # -short; the control-plane, agent and Concourse tests run in CI via `make
 # test`). The golang image has git and ssh already.
 FROM build AS test
-RUN apt-get update && apt-get install -y --no-install-recommends git openssh-client openssl time \
+RUN apt-get update && apt-get install -y --no-install-recommends git gnupg openssh-client openssl time \
  && make test-unit
 
 FROM scratch

@@ -9,7 +9,7 @@ BIN := bin
 test: deps tools vet
 	$(GO) test -count=1 -timeout 40m ./...
 
-## test-unit: vet, and the tests that need only Go, git, ssh, openssl and GNU time (the Dockerfile's
+## test-unit: vet, and the tests that need only Go, git, gpg, ssh, openssl and GNU time (the Dockerfile's
 ## test stage and ci/pipeline.yml's test job):
 ## every package under -short, where each test needing more (the control plane, the agents,
 ## Concourse, qemu) skips. No tools to build, no root.

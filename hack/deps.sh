@@ -7,6 +7,10 @@ command -v git >/dev/null || need+=(git)
 [ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ] || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
 command -v file >/dev/null || need+=(file)
+# Signed writes are verified by git with gpg, and with ssh-keygen for SSH
+# signatures (pkg/semver/sign_e2e_test.go).
+command -v gpg >/dev/null || need+=(gnupg)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -x /usr/bin/time ] || need+=(time)
 # The image's arm64 binary answers a check under emulation (internal/image).
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)

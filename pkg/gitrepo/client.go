@@ -32,6 +32,7 @@ type Client struct {
 	cleanup  func()
 	// checkout: fetches keep their packs (ForCheckout).
 	checkout bool
+	signer   *Signer
 }
 
 // Option configures a Client.

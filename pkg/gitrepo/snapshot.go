@@ -37,6 +37,8 @@ type Snapshot struct {
 	// go-git decodes every tree on the path again for each lookup, which
 	// made reading 2,000 files cost seconds.
 	blobs map[string]plumbing.Hash
+	// signer signs the commits and tags made (Update sets the client's).
+	signer *Signer
 }
 
 func newSnapshot(repo *git.Repository, branch string, head *object.Commit) *Snapshot {
@@ -190,7 +192,12 @@ type encoder interface {
 	Encode(plumbing.EncodedObject) error
 }
 
+// store writes o, signed first when it is a commit or tag and the snapshot
+// has a signer: a commit re-made after a lost race is signed again.
 func (s *Snapshot) store(o encoder) (plumbing.Hash, error) {
+	if err := s.sign(o); err != nil {
+		return plumbing.ZeroHash, err
+	}
 	obj := s.repo.Storer.NewEncodedObject()
 	if err := o.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err

@@ -26,6 +26,13 @@ type Source struct {
 	GitUser              string            `json:"git_user"`
 	SkipSSLVerification  bool              `json:"skip_ssl_verification"`
 	Timeout              resource.Duration `json:"timeout"`
+	// SigningKey signs every commit and tag out pushes: an ASCII-armoured
+	// OpenPGP private key or an OpenSSH private key (ParseSigningKey).
+	SigningKey           string `json:"signing_key"`
+	SigningKeyPassphrase string `json:"signing_key_passphrase"`
+
+	// signer is SigningKey parsed by LoadSigner.
+	signer *Signer
 }
 
 // DefaultTimeout bounds every network operation of a step.
@@ -37,7 +44,7 @@ var DefaultAuthor = Signature{Name: "gitops-resource", Email: "gitops-resource@l
 // Secrets registers the credential values with the redactor: the fields,
 // and a password written in source.uri, also when the URI does not parse.
 func (s Source) Secrets(r *resource.Redactor) {
-	r.Add(s.PrivateKey, s.PrivateKeyPassphrase)
+	r.Add(s.PrivateKey, s.PrivateKeyPassphrase, s.SigningKey, s.SigningKeyPassphrase)
 	r.AddBasicAuth(s.Username, s.Password)
 	if user, pass := resource.URLUserinfo(s.URI); pass != "" {
 		r.AddBasicAuth(user, pass)
@@ -66,7 +73,23 @@ func (s Source) Validate(kind string) error {
 	if s.PrivateKeyPassphrase != "" && s.PrivateKey == "" {
 		errs = append(errs, resource.ConfigErrorf("source.private_key_passphrase is set but source.private_key is not"))
 	}
+	if s.SigningKeyPassphrase != "" && s.SigningKey == "" {
+		errs = append(errs, resource.ConfigErrorf("source.signing_key_passphrase is set but source.signing_key is not"))
+	}
 	return errors.Join(errs...)
+}
+
+// LoadSigner parses and checks signing_key (ParseSigningKey), so that the
+// clients of this source sign what they push. Only the verb that writes
+// calls it: check and in never need the key, and a key that expires does not
+// stop them. Without signing_key it does nothing.
+func (s *Source) LoadSigner() error {
+	if strings.TrimSpace(s.SigningKey) == "" {
+		return nil
+	}
+	signer, err := ParseSigningKey(s.SigningKey, s.SigningKeyPassphrase)
+	s.signer = signer
+	return err
 }
 
 // Author parses git_user, "Name <email>" or a bare "email".
@@ -94,7 +117,7 @@ func (s Source) Client(log io.Writer, opts ...Option) (*Client, error) {
 		Passphrase:    s.PrivateKeyPassphrase,
 		KnownHosts:    s.KnownHosts,
 		SkipTLSVerify: s.SkipSSLVerification,
-	}, append([]Option{WithLog(log)}, opts...)...)
+	}, append([]Option{WithLog(log), WithSigner(s.signer)}, opts...)...)
 	if err != nil {
 		return nil, resource.ConfigErrorf("%v", err)
 	}

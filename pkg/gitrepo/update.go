@@ -35,6 +35,9 @@ type Result struct {
 	Attempts int
 	// Snapshot is the one the winning edit was applied to.
 	Snapshot *Snapshot
+	// SignedWith is the fingerprint of the key that signed what was pushed
+	// (WithSigner), or "".
+	SignedWith string
 }
 
 // errConflict means someone else updated the ref first.
@@ -45,15 +48,20 @@ var errConflict = errors.New("the remote changed first")
 // never forcing. When another writer pushed first, it takes a new snapshot,
 // applies edit again and retries, with jittered backoff, up to the client's
 // attempt limit. After a push it reads the remote and fails unless the
-// branch (and each tag) points at what was pushed.
+// branch (and each tag) points at what was pushed. With WithSigner, every
+// commit and tag made, on each attempt, is signed.
 func (c *Client) Update(ctx context.Context, branch string, depth int, edit EditFunc) (Result, error) {
 	res := Result{}
+	if c.signer != nil {
+		fmt.Fprintf(c.log, "signing commits and tags with %s\n", c.signer)
+	}
 	err := c.backoff.Do(ctx, c.log, "update "+branch+" on "+c.URL(), func() error {
 		res.Attempts++
 		snap, err := c.fetch(ctx, branch, depth)
 		if err != nil {
 			return err
 		}
+		snap.signer = c.signer
 		if err := edit(snap); err != nil {
 			return retry.Permanent(err)
 		}
@@ -66,6 +74,9 @@ func (c *Client) Update(ctx context.Context, branch string, depth int, edit Edit
 			return err
 		}
 		res.Pushed, res.Tags = true, snap.newTags
+		if c.signer != nil {
+			res.SignedWith = c.signer.Fingerprint()
+		}
 		res.Commit = snap.HeadHash()
 		if snap.commit != nil {
 			res.Commit = snap.commit.Hash

@@ -356,6 +356,9 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	for _, c := range uniqueChanges(changes) {
 		meta.Add("image", imageLine(c))
 	}
+	if res.SignedWith != "" {
+		meta.Add("signing_key_fingerprint", res.SignedWith)
+	}
 	meta.AddBuild(in.Env)
 	return resource.Response{Version: Version{sha}, Metadata: meta}, nil
 }

@@ -224,7 +224,11 @@ func parseInRequest(in resource.Input) (inRequest, error) {
 func parseOutRequest(in resource.Input) (outRequest, error) {
 	src, err := parseSource(in)
 	params, perr := resource.DecodeParams[OutParams](in)
-	return outRequest{Source: src, Params: params}, errors.Join(err, perr)
+	var kerr error
+	if src != nil {
+		kerr = src.LoadSigner()
+	}
+	return outRequest{Source: src, Params: params}, errors.Join(err, perr, kerr)
 }
 
 // parseRef decodes the requested commit, lowercase: "" when there is none

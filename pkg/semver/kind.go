@@ -194,6 +194,9 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 		meta.Add("previous_number", res.previous.String())
 	}
 	meta.Add("commit", res.commit)
+	if res.signedWith != "" {
+		meta.Add("signing_key_fingerprint", res.signedWith)
+	}
 	meta.AddBuild(in.Env)
 	return resource.Response{Version: Version{res.number.String()}, Metadata: meta}, nil
 }

@@ -177,6 +177,9 @@ func parseOutRequest(in resource.Input) (outRequest, error) {
 	src, serr := parseSource(in)
 	params, perr := resource.DecodeParams[Params](in)
 	errs := []error{serr, perr}
+	if src != nil {
+		errs = append(errs, src.LoadSigner())
+	}
 	if params != nil && !params.changes() && params.File == "" && !params.GetLatest {
 		errs = append(errs, resource.ConfigErrorf("params: nothing to do: set bump, pre or build to bump, file to set a version, or get_latest"))
 	}

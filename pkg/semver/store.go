@@ -24,6 +24,8 @@ type outcome struct {
 	number, previous *semver.Version
 	commit           string
 	pushed           bool
+	// signedWith is the fingerprint of the key that signed the push, or "".
+	signedWith string
 }
 
 // store is where a driver keeps versions.
@@ -135,7 +137,7 @@ func (f *fileStore) write(ctx context.Context, next nextFunc, history bool) (out
 	if err != nil {
 		return out, err
 	}
-	out.commit, out.pushed = res.Commit.String(), res.Pushed
+	out.commit, out.pushed, out.signedWith = res.Commit.String(), res.Pushed, res.SignedWith
 	return out, nil
 }
 
@@ -275,7 +277,7 @@ func (t *tagStore) write(ctx context.Context, next nextFunc, history bool) (outc
 	if err != nil {
 		return out, err
 	}
-	out.pushed = res.Pushed
+	out.pushed, out.signedWith = res.Pushed, res.SignedWith
 	return out, nil
 }
 

@@ -27,7 +27,8 @@ import (
 // runs the tests (its GOROOT, without its own test suite, api/ and
 // testdata), and what `make test-unit` and `make image` run besides Go, as
 // the Dockerfile's test stage has them: git (with its helpers, for
-// git-http-backend), openssl, make and bash, GNU time (the peak-memory
+// git-http-backend), gpg and ssh-keygen (signed writes are verified by
+// git with them), openssl, make and bash, GNU time (the peak-memory
 // tests), a shell and coreutils; each with the shared libraries ldd names.
 // PATH has GOROOT/bin first, HOME is /root. It also returns the layer's
 // compressed size.
@@ -45,12 +46,12 @@ func GoImage(ctx context.Context) (v1.Image, int64, error) {
 	if err := r.addTree(root, skip); err != nil {
 		return nil, 0, err
 	}
-	for _, tree := range []string{"/usr/lib/git-core", "/usr/share/git-core"} {
+	for _, tree := range []string{"/usr/lib/git-core", "/usr/share/git-core", "/usr/lib/gnupg"} {
 		if err := r.addTree(tree, nil); err != nil {
 			return nil, 0, err
 		}
 	}
-	for _, cmd := range []string{"git", "ssh", "openssl", "make", "bash", "sh", "time", "env", "cat", "ls", "mkdir", "rm", "cp", "mv",
+	for _, cmd := range []string{"git", "ssh", "ssh-keygen", "gpg", "gpg-agent", "gpgconf", "openssl", "make", "bash", "sh", "time", "env", "cat", "ls", "mkdir", "rm", "cp", "mv",
 		"ln", "chmod", "touch", "mktemp", "readlink", "basename", "dirname", "sed", "grep", "tr", "cut", "head", "tail", "sort",
 		"uniq", "wc", "tee", "find", "xargs", "tar", "gzip", "date", "sleep", "uname", "id", "printf", "test", "true", "false"} {
 		path, err := exec.LookPath(cmd)
