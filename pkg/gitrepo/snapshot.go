@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -37,6 +38,8 @@ type Snapshot struct {
 	// go-git decodes every tree on the path again for each lookup, which
 	// made reading 2,000 files cost seconds.
 	blobs map[string]plumbing.Hash
+	// blobsMu guards building blobs: reads may run beside a Checkout.
+	blobsMu sync.Mutex
 	// signer signs the commits and tags made (Update sets the client's).
 	signer *Signer
 }
@@ -57,7 +60,9 @@ func (s *Snapshot) HeadHash() plumbing.Hash {
 }
 
 // ReadFile returns the content of name at the tip (with staged edits), and
-// whether it exists.
+// whether it exists. Reads (ReadFile, Files, ReadFiles, Checkout) may run
+// at the same time as each other, not beside a write (WriteFile, Commit,
+// At).
 func (s *Snapshot) ReadFile(name string) ([]byte, bool, error) {
 	name = path.Clean(strings.TrimPrefix(name, "/"))
 	if data, ok := s.staged[name]; ok {
@@ -66,17 +71,10 @@ func (s *Snapshot) ReadFile(name string) ([]byte, bool, error) {
 	if s.Head == nil {
 		return nil, false, nil
 	}
-	if s.blobs == nil {
-		blobs := map[string]plumbing.Hash{}
-		if err := s.Files(func(name string, f *object.File) error {
-			blobs[name] = f.Hash
-			return nil
-		}); err != nil {
-			return nil, false, fmt.Errorf("list files at %s: %w", short(s.Head.Hash), err)
-		}
-		s.blobs = blobs
+	h, ok, err := s.blob(name)
+	if err != nil {
+		return nil, false, err
 	}
-	h, ok := s.blobs[name]
 	if !ok {
 		return nil, false, nil
 	}
@@ -94,6 +92,25 @@ func (s *Snapshot) ReadFile(name string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("read %s at %s: %w", name, short(s.Head.Hash), err)
 	}
 	return data, true, nil
+}
+
+// blob is the blob of name at Head, from the index of every file's blob
+// built at the first call.
+func (s *Snapshot) blob(name string) (plumbing.Hash, bool, error) {
+	s.blobsMu.Lock()
+	defer s.blobsMu.Unlock()
+	if s.blobs == nil {
+		blobs := map[string]plumbing.Hash{}
+		if err := s.Files(func(name string, f *object.File) error {
+			blobs[name] = f.Hash
+			return nil
+		}); err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("list files at %s: %w", short(s.Head.Hash), err)
+		}
+		s.blobs = blobs
+	}
+	h, ok := s.blobs[name]
+	return h, ok, nil
 }
 
 // WriteFile stages new content for name; Commit records it.

@@ -155,19 +155,32 @@ func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 	if err != nil {
 		return resource.Response{}, err
 	}
+	scope := src.tracked()
+	// Finding the images (parsing YAML: CPU) runs beside writing the tree
+	// (disk): both only read the snapshot.
+	type finding struct {
+		found []Found
+		err   error
+	}
+	finds := make(chan finding, 1)
+	go func() {
+		ed := &Editor{Tree: snapTree{snap}, ValuePaths: src.valuePaths(), Log: in.Log}
+		found, err := ed.Find(scope)
+		finds <- finding{found, err}
+	}()
 	co := gitrepo.Checkout{URL: client.URL(), Tags: tags}
-	if err := snap.CheckoutRepository(in.Dir, co); err != nil {
+	err = snap.CheckoutRepository(in.Dir, co)
+	f := <-finds
+	if err != nil {
 		return resource.Response{}, fmt.Errorf("write the tree of %s to %s: %w", ref[:12], in.Dir, err)
 	}
-	scope := src.tracked()
+	found := f.found
+	if f.err != nil {
+		in.Logf("warning: some files are left out of images.json: %v", f.err)
+	}
 	ours := filepath.Join(in.Dir, filepath.FromSlash(ownFilesDir))
 	if err := os.MkdirAll(ours, 0o755); err != nil {
 		return resource.Response{}, err
-	}
-	ed := &Editor{Tree: snapTree{snap}, ValuePaths: src.valuePaths(), Log: in.Log}
-	found, err := ed.Find(scope)
-	if err != nil {
-		in.Logf("warning: some files are left out of images.json: %v", err)
 	}
 	data, _ := json.MarshalIndent(found, "", "  ")
 	if err := os.WriteFile(filepath.Join(ours, "images.json"), append(data, '\n'), 0o644); err != nil {
