@@ -293,6 +293,7 @@ current-context: c
 	return map[string]any{
 		"git-private-key":    string(key),
 		"git-known-hosts":    "github.com " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
+		"gpg-signing-key":    gittest.NewGPGKey(t, gittest.GPGOptions{}).Private,
 		"registry-username":  "ci",
 		"registry-password":  "stand-in",
 		"kubeconfig":         kubeconfig,
