@@ -195,7 +195,18 @@ func (a agent) wait(ctx context.Context, in resource.Input, src *Source, c *kube
 		}
 		judge = a.kind.judger(obj, rev)
 	}
-	return waitStage(ctx, in, c, stage{obj: obj, what: what, goal: "revision " + rev + " to be applied and healthy", judge: judge})
+	target := stage{obj: obj, what: what, goal: "revision " + rev + " to be applied and healthy", judge: judge}
+	if w, ok := a.kind.(watchesBeside); ok {
+		target.beside = w.beside(ctx, c, obj, in.Logf)
+	}
+	return waitStage(ctx, in, c, target)
+}
+
+// watchesBeside is an agentKind that watches other objects beside the
+// target, judged by its judger too, which may fail the wait (mode flux:
+// the Kustomization's GitRepository refusing the commit).
+type watchesBeside interface {
+	beside(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, log func(string, ...any)) []*unstructured.Unstructured
 }
 
 // stage is one object to watch until its judge is done.
@@ -204,6 +215,8 @@ type stage struct {
 	what  string                     // Kind ns/name
 	goal  string                     // "revision X to be applied and healthy"
 	judge health.Judge
+	// beside are watched and judged with obj: any failing fails the stage.
+	beside []*unstructured.Unstructured
 }
 
 // waitStage watches st.obj until st.judge says it is ready or failed, or
@@ -213,14 +226,23 @@ type stage struct {
 func waitStage(ctx context.Context, in resource.Input, c *kube.Client, st stage) (*unstructured.Unstructured, error) {
 	in.Logf("%s: waiting for %s", st.what, st.goal)
 	began := time.Now()
-	outcomes, err := c.Wait(ctx, []*unstructured.Unstructured{st.obj}, kube.WaitOptions{Judge: st.judge, Every: time.Second})
+	outcomes, err := c.Wait(ctx, append([]*unstructured.Unstructured{st.obj}, st.beside...), kube.WaitOptions{Judge: st.judge, Every: time.Second})
 	var werr *kube.WaitError
 	switch {
 	case err == nil:
 		in.Logf("%s: %s: done after %s", st.what, st.goal, time.Since(began).Round(time.Millisecond))
 		return outcomes[0].Object, nil
 	case errors.As(err, &werr) && len(werr.Failed) > 0:
-		return nil, fmt.Errorf("%s: %w: %s", st.what, errAgentFailed, outcomes[0].Status.Message)
+		for i, o := range outcomes {
+			if o.Status.State != health.Failed {
+				continue
+			}
+			why := o.Status.Message
+			if i > 0 { // an object beside: named
+				why = fmt.Sprintf("%s %s/%s %s", o.Object.GetKind(), o.Object.GetNamespace(), o.Object.GetName(), why)
+			}
+			return nil, fmt.Errorf("%s: %w: %s", st.what, errAgentFailed, why)
+		}
 	case errors.As(err, &werr):
 		return nil, fmt.Errorf("%s: gave up waiting for %s after %s; last seen: %s", st.what, st.goal, time.Since(began).Round(time.Second), outcomes[0].Status.Message)
 	}

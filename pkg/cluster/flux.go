@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -49,9 +52,43 @@ func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstr
 	return nil, requestSourceReconcile(ctx, c, gvr, kind, ns, name, log)
 }
 
-// judger: health.FluxKustomization.
+// judger: health.FluxKustomization, and health.FluxGitRepository for the
+// source watched beside it.
 func (flux) judger(obj *unstructured.Unstructured, rev string) health.Judge {
-	return health.FluxKustomization(obj, rev)
+	ks, source := health.FluxKustomization(obj, rev), health.FluxGitRepository(rev)
+	return func(o *unstructured.Unstructured, now time.Time) health.Status {
+		if o.GetKind() == "GitRepository" {
+			return source(o, now)
+		}
+		return ks(o, now)
+	}
+}
+
+// beside: the Kustomization's GitRepository, so that the wait fails when
+// source-controller refuses the commit (a signature spec.verify rejects)
+// instead of timing out on a Kustomization still Ready on the last one.
+// Without list and watch on gitrepositories (the Role documented before)
+// it warns and waits on the Kustomization alone.
+func (flux) beside(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, log func(string, ...any)) []*unstructured.Unstructured {
+	kind, ns, name := fluxSourceRef(obj, "spec", "sourceRef")
+	if kind != "GitRepository" {
+		return nil
+	}
+	gvr := fluxSources[kind]
+	for _, verb := range []string{"list", "watch"} {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: ns, Verb: verb, Group: gvr.Group, Resource: gvr.Resource, Name: name}}}
+		got, err := c.Typed().AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil || !got.Status.Allowed {
+			log("warning: may not %s gitrepositories in namespace %s: waiting on the Kustomization only, without failing fast when Flux refuses the commit (docs/cluster-rbac.md)", verb, ns)
+			return nil
+		}
+	}
+	src := &unstructured.Unstructured{}
+	src.SetGroupVersionKind(gvr.GroupVersion().WithKind(kind))
+	src.SetNamespace(ns)
+	src.SetName(name)
+	return []*unstructured.Unstructured{src}
 }
 
 // managed: the Kustomization's (or HelmRelease's) status.inventory.

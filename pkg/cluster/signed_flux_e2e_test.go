@@ -3,11 +3,14 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -198,4 +201,65 @@ func conditionOf(obj *unstructured.Unstructured, typ string) health.Condition {
 func artifactRevision(obj *unstructured.Unstructured) string {
 	rev, _, _ := unstructured.NestedString(obj.Object, "status", "artifact", "revision")
 	return rev
+}
+
+// A put in mode flux waiting for a commit the Kustomization's
+// GitRepository refuses (its signature does not verify) fails at once with
+// Flux's reason, instead of waiting out its timeout on a Kustomization that
+// stays Ready on the last verified commit; the signed commit then lands.
+func TestFluxModeFailsWhenTheSourceRefusesTheCommit(t *testing.T) {
+	f := newAgentFixture(t) // main holds one unsigned commit, made with the git CLI
+	agenttest.StartFlux(t, f.env)
+	key := gittest.NewSSHSigningKey(t, "ed25519", 0, "")
+	url := f.git.HTTPURL("config")
+	ks := strings.Replace(agenttest.FluxKustomization("web", url, "./deploy", f.ns, 0), agenttest.FluxGitRepository(url), verifiedGitRepository(url), 1)
+	require.Contains(t, ks, "verify:")
+	agenttest.Apply(t, f.env, f.ns, secretYAML("signers", map[string]string{"signer.sshpub": key.Public}, nil, false, "")+ks)
+	// The pipeline's identity holds only the Role docs/cluster-rbac.md documents.
+	sa := f.env.ServiceAccount(t, f.ns, docRole(t, "flux")...)
+	src := map[string]any{"kind": "cluster", "mode": "flux", "kubeconfig": string(sa.Kubeconfig), "namespace": f.ns, "kustomization": "web"}
+	params := map[string]any{"revision_file": "revision", "timeout": "5m"}
+
+	unsigned := f.git.Branches(t, "config")["main"]
+	began := time.Now()
+	res := rt.Run(t, "out", f.revisionDir(unsigned), map[string]any{"source": src, "params": params}, nil)
+	t.Logf("unsigned commit (%s):\n%s", time.Since(began).Round(time.Second), res.Stderr)
+	res.Fails(t, "Kustomization "+f.ns+"/web", "GitRepository "+f.ns+"/config refuses revision "+unsigned, "InvalidCommitSignature",
+		"signature verification of commit '"+unsigned+"' failed")
+	require.Less(t, time.Since(began), time.Minute, "judged on the source's verdict, not the timeout")
+
+	// With the Role documented before (no list/watch on gitrepositories):
+	// a warning, and the Kustomization alone is waited for, as then.
+	var before []rbacv1.PolicyRule
+	for _, r := range docRole(t, "flux") {
+		if !slices.Contains(r.Verbs, "watch") || !slices.Contains(r.Resources, "gitrepositories") {
+			before = append(before, r)
+		}
+	}
+	oldSA := f.env.ServiceAccount(t, f.ns, before...)
+	oldSrc := maps.Clone(src)
+	oldSrc["kubeconfig"] = string(oldSA.Kubeconfig)
+	rt.Run(t, "out", f.revisionDir(unsigned), map[string]any{"source": oldSrc, "params": map[string]any{"revision_file": "revision", "timeout": "3s"}}, nil).
+		Fails(t, "warning: may not list gitrepositories in namespace "+f.ns, "gave up waiting for revision "+unsigned)
+
+	var out rt.Response
+	rt.Run(t, "out", t.TempDir(), map[string]any{
+		"source": map[string]any{"kind": "manifest", "uri": url, "branch": "main", "signing_key": key.Private},
+		"params": map[string]any{"images": []map[string]any{{"repository": "nginx", "tag": "1.1"}}},
+	}, rt.Env("ship", "1")).OK(t, &out)
+	signed := out.Version["ref"]
+	res = rt.Run(t, "out", f.revisionDir(signed), map[string]any{"source": src, "params": params}, nil)
+	t.Logf("signed commit:\n%s", res.Stderr)
+	res.OK(t, &out)
+	require.Equal(t, "main@sha1:"+signed, out.Version["revision"])
+	require.Equal(t, "nginx:1.1", f.image())
+
+	// The case of the issue: an unsigned commit on top, while the
+	// Kustomization stays Ready on the signed one.
+	byHand := f.git.Commit(t, "config", "main", map[string]string{"deploy/settings.yaml": strings.Replace(settingsConfigMap, "hello", "unsigned", 1)}, "an unsigned change")
+	began = time.Now()
+	res = rt.Run(t, "out", f.revisionDir(byHand), map[string]any{"source": src, "params": params}, nil)
+	t.Logf("unsigned commit on top (%s):\n%s", time.Since(began).Round(time.Second), res.Stderr)
+	res.Fails(t, "GitRepository "+f.ns+"/config refuses revision "+byHand, "InvalidCommitSignature")
+	require.Less(t, time.Since(began), time.Minute, "judged on the source's verdict, not the timeout")
 }

@@ -123,6 +123,17 @@ var kustomizationCases = []agentCase{
 		[]time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}, InProgress, ""},
 }
 
+var gitRepositoryCases = []agentCase{
+	{[]string{"artifact-ours"}, []time.Duration{0}, Current, "Ready=True Succeeded, artifact " + ours},
+	// It never holds the wait: the Kustomization says when rev is applied.
+	{[]string{"artifact-old"}, []time.Duration{0}, Current, "artifact main@sha1:1111111111111111111111111111111111111111"},
+	{[]string{"ours-unsigned"}, []time.Duration{0}, Failed, "refuses revision " + sha + ": InvalidCommitSignature: signature verification of commit '" + sha + "' failed"},
+	{[]string{"ours-unsigned-request-handled"}, []time.Duration{0}, Failed, "refuses revision " + sha + ": InvalidCommitSignature"},
+	{[]string{"ours-unsigned-request-pending"}, []time.Duration{0}, Current, "(reconcile requested)"},
+	{[]string{"old-unsigned"}, []time.Duration{0}, Current, "Ready=False InvalidCommitSignature"},
+	{[]string{"fetch-failed"}, []time.Duration{0}, Current, "GitOperationFailed"},
+}
+
 var helmReleaseCases = []struct {
 	target string
 	agentCase
@@ -213,6 +224,16 @@ func TestFluxKustomization(t *testing.T) {
 	}
 }
 
+func TestFluxGitRepository(t *testing.T) {
+	for _, tt := range gitRepositoryCases {
+		t.Run(tt.name(), func(t *testing.T) {
+			st := judged(t, FluxGitRepository(sha), "flux_gitrepository", tt.fixtures, tt.at)
+			require.Equal(t, tt.state, st.State, st.Message)
+			require.Contains(t, st.Message, tt.msg)
+		})
+	}
+}
+
 func TestHelmRelease(t *testing.T) {
 	for _, tt := range helmReleaseCases {
 		t.Run(tt.name()+"@"+tt.target, func(t *testing.T) {
@@ -275,7 +296,7 @@ func TestFixturesAllUsed(t *testing.T) {
 	for _, c := range helmChartCases {
 		named["flux_helmchart/"+c.fixture] = true
 	}
-	for dir, cases := range map[string][]agentCase{"flux_kustomization": kustomizationCases, "argocd_application": applicationCases} {
+	for dir, cases := range map[string][]agentCase{"flux_kustomization": kustomizationCases, "flux_gitrepository": gitRepositoryCases, "argocd_application": applicationCases} {
 		for _, c := range cases {
 			for _, f := range c.fixtures {
 				named[dir+"/"+f] = true
