@@ -1,6 +1,7 @@
 package concourse
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,7 +48,7 @@ func TestPipelineCI(t *testing.T) {
 	const repo = "gitops-resource"
 	require.NoError(t, git.CreateRepoErr(repo))
 	git.Git(t, repo, "fetch", "--no-tags", cc.Root(), "HEAD:refs/heads/main")
-	head := git.Git(t, repo, "rev-parse", "main")
+	head := trackedHead(t, git, repo)
 	sshAddr, err := s.Expose(git.SSHAddr())
 	require.NoError(t, err)
 
@@ -99,7 +100,7 @@ func TestPipelineCI(t *testing.T) {
 	require.NoError(t, err)
 	manifest, err := idx.IndexManifest()
 	require.NoError(t, err)
-	require.Equal(t, head, manifest.Annotations[image.LabelRevision], "the image is built from the commit under test")
+	require.Equal(t, head, manifest.Annotations[image.LabelRevision], "the image is built from the commit under test (the newest one its repo resource tracks)")
 	require.Equal(t, "1.0.0", manifest.Annotations[image.LabelVersion])
 	var platforms []string
 	for _, m := range manifest.Manifests {
@@ -128,4 +129,34 @@ func goEnv(t *testing.T, key string) string {
 	out, err := exec.Command("go", "env", key).Output()
 	require.NoError(t, err, "go env %s", key)
 	return strings.TrimSpace(string(out))
+}
+
+// trackedHead is the commit the pipeline's repo resource reports for main:
+// the newest on its first-parent line that touches a path outside the
+// resource's ignore_paths (HEAD itself, unless HEAD changed only docs).
+func trackedHead(t *testing.T, git *gittest.Server, repo string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(cc.Root(), "ci", "pipeline.yml"))
+	require.NoError(t, err)
+	var pipeline struct {
+		Resources []struct {
+			Name   string
+			Source json.RawMessage // an object, or a ((var))
+		}
+	}
+	require.NoError(t, yaml.Unmarshal(data, &pipeline))
+	args := []string{"rev-list", "--first-parent", "-1", "main", "--", "."}
+	for _, r := range pipeline.Resources {
+		if r.Name != "repo" {
+			continue
+		}
+		var source struct {
+			IgnorePaths []string `json:"ignore_paths"`
+		}
+		require.NoError(t, json.Unmarshal(r.Source, &source))
+		for _, p := range source.IgnorePaths {
+			args = append(args, ":(exclude)"+p)
+		}
+	}
+	return git.Git(t, repo, args...)
 }
