@@ -17,7 +17,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage"
-	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
@@ -86,21 +85,22 @@ func (c *Client) gogit(ctx context.Context, fn func(ctx context.Context) error) 
 // URL is the remote's URL without credentials.
 func (c *Client) URL() string { return c.ep.String() }
 
-// Refs lists the remote's references, like git ls-remote.
+// Refs lists the remote's references, like git ls-remote (peeled tags
+// left out): the ref advertisement (advertise), as a list.
 func (c *Client) Refs(ctx context.Context) ([]*plumbing.Reference, error) {
+	ar, err := c.advertise(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := ar.AllReferences()
+	if err != nil {
+		return nil, fmt.Errorf("list refs of %s: %w", c.URL(), err)
+	}
 	var refs []*plumbing.Reference
-	err := c.backoff.Do(ctx, c.log, "list refs of "+c.URL(), func() error {
-		rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}})
-		err := c.gogit(ctx, func(ctx context.Context) (err error) {
-			refs, err = rem.ListContext(ctx, &git.ListOptions{Auth: c.auth})
-			return err
-		})
-		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-			refs, err = nil, nil
-		}
-		return c.describe("list refs of", err)
-	})
-	return refs, err
+	for _, r := range all {
+		refs = append(refs, r)
+	}
+	return refs, nil
 }
 
 // Tip returns the commit the remote branch points at, or the zero hash when
@@ -357,7 +357,6 @@ func (c *Client) advertise(ctx context.Context) (*packp.AdvRefs, error) {
 			if err != nil {
 				return err
 			}
-			ep.InsecureSkipTLS = c.insecure
 			cl, err := client.NewClient(ep)
 			if err != nil {
 				return err
