@@ -85,6 +85,24 @@ func Env(job, build string) map[string]string {
 	}
 }
 
+// tempDirs holds each running test's TMPDIR for the binaries it runs.
+var tempDirs sync.Map // testing.TB -> string
+
+// testTempDir is the TMPDIR of every run of one test: the runs of a test
+// share what a step keeps there (semver's check cache, say), as the checks
+// of one Concourse resource do, and tests never see each other's. A test
+// server's URL is only unique while it runs: a port is reused by the next
+// test, whose check must not find the last one's cache entry.
+func testTempDir(t testing.TB) string {
+	if dir, ok := tempDirs.Load(t); ok {
+		return dir.(string)
+	}
+	dir := t.TempDir()
+	tempDirs.Store(t, dir)
+	t.Cleanup(func() { tempDirs.Delete(t) })
+	return dir
+}
+
 // Run runs verb (check, in, out) with request on stdin and dir as its
 // argument (ignored for check). HOME is a fresh empty dir, so a test can
 // assert nothing was written there.
@@ -120,7 +138,7 @@ func RunCommand(ctx context.Context, t testing.TB, command []string, dir string,
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	home := t.TempDir()
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir()}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + testTempDir(t)}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
