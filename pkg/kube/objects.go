@@ -17,7 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/kustomize/api/krusty"
+
+	"github.com/gitops-resource/gitops-resource/pkg/kustomize"
 )
 
 // Ref names an object the way every message does: Kind/namespace/name, or
@@ -28,9 +29,6 @@ func Ref(obj *unstructured.Unstructured) string {
 	}
 	return obj.GetKind() + "/" + obj.GetName()
 }
-
-// kustomizations are the file names that make a dir a kustomization.
-var kustomizations = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
 // Load reads the objects at name, a path under root (the build dir): a
 // YAML/JSON file, a dir holding a kustomization (built with kustomize), a
@@ -53,7 +51,7 @@ func Load(root *os.Root, name string) ([]*unstructured.Unstructured, error) {
 		}
 		return Decode(data, filepath.Base(name))
 	}
-	for _, k := range kustomizations {
+	for _, k := range kustomize.Files {
 		if _, err := root.Stat(filepath.Join(name, k)); err == nil {
 			return Kustomize(root, name)
 		}
@@ -99,20 +97,11 @@ func Load(root *os.Root, name string) ([]*unstructured.Unstructured, error) {
 }
 
 // Kustomize builds the kustomization in dir, under root, with kustomize's
-// krusty API, reading only through root.
+// krusty API, reading only through root (pkg/kustomize).
 func Kustomize(root *os.Root, dir string) ([]*unstructured.Unstructured, error) {
-	fsys, err := newRootFS(root)
+	data, err := kustomize.Build(root, dir)
 	if err != nil {
-		return nil, fmt.Errorf("kustomize build: %w", err)
-	}
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(fsys, filepath.Join(fsys.dir, dir))
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build: %w", err)
-	}
-	data, err := m.AsYaml()
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build: %w", err)
+		return nil, err
 	}
 	return Decode(data, "kustomize build output")
 }
