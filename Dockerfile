@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # gitops-resource: one static binary, hard-linked as /opt/resource/check, in
-# and out, the CA bundle and /tmp, on nothing. The build stage runs the
+# and out, the static binary /opt/resource/cluster they start for kinds
+# cluster and artifact, the CA bundle and /tmp, on nothing. The build stage runs the
 # builder of `make image` (hack/image, internal/image) for the platform Docker
 # builds for and unpacks the very layer it puts in the index, so `docker
 # build .` and `make image` lay out the same files (internal/image's tests

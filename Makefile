@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: demo-local test test-unit deps tools tools-k8s tools-agents tools-concourse build image demo cluster bench fmt vet
+.PHONY: demo-local test test-unit deps tools tools-k8s tools-agents tools-concourse tools-gitea build image demo cluster bench fmt vet
 
 ## test: install what the tests need, build the test tools once, run every test.
 test: deps tools vet
@@ -21,10 +21,10 @@ test-unit:
 deps:
 	@hack/deps.sh
 
-## tools: the Kubernetes control plane, the Flux and Argo CD agents and Concourse (web, worker,
-## fly, registry-image) for the tests, built once per machine from Go modules (cached by each
-## tools module's go.sum).
-tools: tools-k8s tools-agents tools-concourse
+## tools: the Kubernetes control plane, the Flux and Argo CD agents, Concourse (web, worker,
+## fly, registry-image) and Gitea for the tests, built once per machine from Go modules (cached by each
+## tools module's go.sum, or the version pinned in tools/gitea/VERSION).
+tools: tools-k8s tools-agents tools-concourse tools-gitea
 
 tools-k8s:
 	@hack/k8s-build.sh >/dev/null
@@ -35,13 +35,18 @@ tools-agents:
 tools-concourse:
 	@hack/concourse-build.sh >/dev/null
 
+tools-gitea:
+	@hack/gitea-build.sh >/dev/null
+
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-## build: the multi-call binary, hard-linked as check, in and out, as in the image.
+## build: the multi-call binary, hard-linked as check, in and out, and the cluster binary they
+## hand kinds cluster and artifact to (so that they link neither client-go nor kustomize), as in
+## the image.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/check ./check
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./check ./cluster
 	ln -f $(BIN)/check $(BIN)/in
 	ln -f $(BIN)/check $(BIN)/out
 

@@ -275,7 +275,8 @@ func BenchmarkColdStart(b *testing.B) {
 // BenchmarkImage builds the image as `make image` does (internal/image.Make,
 // both platforms, an OCI layout) and reports, per platform, what its one
 // layer weighs as pulled (compressed) and what is in it: the binary (once,
-// hard-linked ×3) and the CA bundle. There is no base image under it.
+// hard-linked ×3 as check, in and out), the cluster binary and the CA
+// bundle. There is no base image under it.
 func BenchmarkImage(b *testing.B) {
 	dir := filepath.Join(b.TempDir(), "image")
 	if _, err := image.Make(b.Context(), image.Options{Root: "..", Dir: dir}); err != nil {
@@ -317,6 +318,7 @@ func BenchmarkImage(b *testing.B) {
 			}
 			b.ReportMetric(float64(compressed)/(1<<20), "compressed-MiB")
 			b.ReportMetric(float64(sizes[image.Layout.Check])/(1<<20), "binary-MiB")
+			b.ReportMetric(float64(sizes[image.Layout.Cluster])/(1<<20), "cluster-MiB")
 			b.ReportMetric(float64(sizes[image.Layout.CACerts])/(1<<10), "ca-KiB")
 		})
 	}

@@ -83,8 +83,9 @@ var rows = []struct{ name, label string }{
 	{"bench.Manifest/out", "manifest `out` (one image in 40 files) vs `clone --depth 1` + `sed` + commit + `push`"},
 	{"bench.ManifestCheck/version-500-back", "manifest `check`, a version 500 commits back, no paths, vs git-resource's check (`clone --bare --filter=tree:0` + `rev-list --first-parent`)"},
 	{"bench.ManifestCheck/paths-quiet-2000", "manifest `check`, `paths` quiet for 2,000 commits, vs git-resource's check (`clone --bare --filter=blob:none` + `rev-list --first-parent -- paths`)"},
+	{"bench.Artifact/out", "artifact `out` of the 2,000-file tree (pack, push) vs the config-repo put of the same change (manifest `out`; the \"git\" columns)"},
 	{"bench.ColdStart", "cold start: `check` with a request that fails validation"},
-	{"bench.Image/linux-amd64", "image linux/amd64: its one layer (binary ×3 hard links, CA bundle, /tmp), no base"},
+	{"bench.Image/linux-amd64", "image linux/amd64: its one layer (binary ×3 hard links, cluster binary, CA bundle, /tmp), no base"},
 	{"bench.Image/linux-arm64", "image linux/arm64: the same"},
 	{"yamledit.Edit", "YAML edit throughput (6.5 KB, five documents)"},
 	{"cluster.Apply100/configmaps", "cluster `out`: apply 100 ConfigMaps, wait"},
@@ -95,6 +96,7 @@ var rows = []struct{ name, label string }{
 var units = map[string]string{
 	"compressed-MiB":   "MiB compressed",
 	"binary-MiB":       "MiB binary",
+	"cluster-MiB":      "MiB cluster binary",
 	"ca-KiB":           "KiB CA bundle",
 	"repo-MiB":         "MiB bare repo",
 	"depth1-KiB":       "KiB depth-1 pack",

@@ -31,8 +31,9 @@ import (
 )
 
 // Layout lists the paths of the image, as the Dockerfile lays them out.
-var Layout = struct{ Check, In, Out, CACerts, Tmp string }{
+var Layout = struct{ Check, Cluster, In, Out, CACerts, Tmp string }{
 	Check:   "opt/resource/check",
+	Cluster: "opt/resource/cluster",
 	In:      "opt/resource/in",
 	Out:     "opt/resource/out",
 	CACerts: "etc/ssl/certs/ca-certificates.crt",
@@ -171,11 +172,11 @@ func Make(ctx context.Context, o Options) (v1.Hash, error) {
 	}
 	certs := CACertificates()
 	if o.Layer != "" {
-		bin, err := goBuild(ctx, o.Root, toolchain, platforms[0])
+		bins, err := goBuild(ctx, o.Root, toolchain, platforms[0])
 		if err != nil {
 			return v1.Hash{}, err
 		}
-		if err := os.WriteFile(o.Layer, layerTar(bin, certs), 0o644); err != nil {
+		if err := os.WriteFile(o.Layer, layerTar(bins, certs), 0o644); err != nil {
 			return v1.Hash{}, fmt.Errorf("write the layer: %w", err)
 		}
 		fmt.Fprintf(o.Log, "%s: wrote the layer to %s\n", platforms[0], o.Layer)
@@ -184,15 +185,16 @@ func Make(ctx context.Context, o Options) (v1.Hash, error) {
 	labels := map[string]string{LabelSource: Source, LabelRevision: o.Revision, LabelVersion: o.Version, LabelLicenses: Licenses}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range platforms {
-		bin, err := goBuild(ctx, o.Root, toolchain, p)
+		bins, err := goBuild(ctx, o.Root, toolchain, p)
 		if err != nil {
 			return v1.Hash{}, err
 		}
-		img, size, err := Image(layerTar(bin, certs), p, Env, labels, gzip.BestCompression)
+		img, size, err := Image(layerTar(bins, certs), p, Env, labels, gzip.BestCompression)
 		if err != nil {
 			return v1.Hash{}, fmt.Errorf("%s: %w", p, err)
 		}
-		fmt.Fprintf(o.Log, "%s: binary %.1f MiB, CA bundle %.0f KiB, layer %.1f MiB compressed\n", p, mib(len(bin)), float64(len(certs))/1024, mib(int(size)))
+		fmt.Fprintf(o.Log, "%s: binaries check %.1f MiB and cluster %.1f MiB, CA bundle %.0f KiB, layer %.1f MiB compressed\n",
+			p, mib(len(bins.check)), mib(len(bins.cluster)), float64(len(certs))/1024, mib(int(size)))
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
 	}
 	idx = mutate.Annotations(idx, labels).(v1.ImageIndex)
@@ -284,10 +286,11 @@ func Image(data []byte, p v1.Platform, env []string, labels map[string]string, l
 }
 
 // layerTar is the one layer, uncompressed: the directories, the CA bundle,
-// the binary once and two hard links to it, and a world-writable /tmp (the
+// the check binary once and two hard links to it (in, out), the cluster
+// binary they start for kind cluster, and a world-writable /tmp (the
 // resource writes known_hosts and unpacks archives there), in name order,
 // owned by root, dated 1970-01-01, so it depends only on its content.
-func layerTar(bin, certs []byte) []byte {
+func layerTar(bins binaries, certs []byte) []byte {
 	epoch := time.Unix(0, 0)
 	dir := func(name string, mode int64) *tar.Header {
 		return &tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: mode, ModTime: epoch}
@@ -308,7 +311,8 @@ func layerTar(bin, certs []byte) []byte {
 		{file(Layout.CACerts, 0o644, certs), certs},
 		{dir("opt/", 0o755), nil},
 		{dir("opt/resource/", 0o755), nil},
-		{file(Layout.Check, 0o755, bin), bin},
+		{file(Layout.Check, 0o755, bins.check), bins.check},
+		{file(Layout.Cluster, 0o755, bins.cluster), bins.cluster},
 		{link(Layout.In), nil},
 		{link(Layout.Out), nil},
 		{dir(Layout.Tmp, 0o1777), nil},
@@ -346,26 +350,32 @@ func goToolchain(ctx context.Context, root string) (string, error) {
 	return "go" + mod.Go, nil
 }
 
-// goBuild builds ./check for p and returns the binary. Everything of the
-// environment that changes the output is set here: the caller's GOFLAGS,
-// GOAMD64, GOEXPERIMENT… do not reach the build.
-func goBuild(ctx context.Context, root, toolchain string, p v1.Platform) ([]byte, error) {
+// binaries are the two programs of the image: check (also in and out), and
+// cluster, which check, in and out start for kind cluster so that they do
+// not link client-go (pkg/app).
+type binaries struct{ check, cluster []byte }
+
+// goBuild builds ./check and ./cluster for p and returns the binaries.
+// Everything of the environment that changes the output is set here: the
+// caller's GOFLAGS, GOAMD64, GOEXPERIMENT… do not reach the build.
+func goBuild(ctx context.Context, root, toolchain string, p v1.Platform) (binaries, error) {
 	dir, err := os.MkdirTemp("", "gitops-image-")
 	if err != nil {
-		return nil, fmt.Errorf("build for %s: %w", p, err)
+		return binaries{}, fmt.Errorf("build for %s: %w", p, err)
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "check")
 	env := []string{"CGO_ENABLED=0", "GOOS=" + p.OS, "GOARCH=" + p.Architecture, "GOAMD64=v1", "GOARM64=v8.0",
 		"GOFLAGS=-mod=readonly", "GOEXPERIMENT=", "GOTOOLCHAIN=" + toolchain}
-	if _, err := run(ctx, root, env, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", bin, "./check"); err != nil {
-		return nil, fmt.Errorf("build for %s: %w", p, err)
+	if _, err := run(ctx, root, env, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", dir+string(filepath.Separator), "./check", "./cluster"); err != nil {
+		return binaries{}, fmt.Errorf("build for %s: %w", p, err)
 	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return nil, fmt.Errorf("build for %s: %w", p, err)
+	var bins binaries
+	for name, data := range map[string]*[]byte{"check": &bins.check, "cluster": &bins.cluster} {
+		if *data, err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+			return binaries{}, fmt.Errorf("build for %s: %w", p, err)
+		}
 	}
-	return data, nil
+	return bins, nil
 }
 
 // describe fills the version and revision labels left empty from git.

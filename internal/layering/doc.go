@@ -5,12 +5,16 @@
 //   - pkg/resource, pkg/imageref and pkg/retry import no package of this
 //     module; pkg/yamledit imports only pkg/imageref; pkg/health (the
 //     judges of objects' health) imports no package of this module either;
-//   - check, in and out import only pkg/app;
-//   - a kind (pkg/semver, pkg/manifest, pkg/cluster) never imports another
-//     kind nor pkg/app;
+//   - check, in and out import only pkg/app; cluster (the second binary,
+//     kind cluster's) only pkg/app/clusterapp;
+//   - pkg/app never imports pkg/cluster nor pkg/app/clusterapp, and check,
+//     in and out link no k8s.io/client-go: kind cluster runs in the cluster
+//     binary, so the other kinds' checks do not pay client-go's package init;
+//   - a kind (pkg/semver, pkg/manifest, pkg/cluster...) never imports another
+//     kind nor pkg/app/...;
 //   - the other packages under pkg/ are shared: they never import a kind nor
-//     pkg/app (so pkg/kube never imports pkg/cluster);
-//   - the code the binary is built of (pkg/..., check, in, out) never
+//     pkg/app/... (so pkg/kube never imports pkg/cluster);
+//   - the code the binaries are built of (pkg/..., check, in, out, cluster) never
 //     imports a test harness (internal/gittest, internal/resourcetest,
 //     internal/proc, internal/testenv/..., internal/testenv/kubetest,
 //     internal/testenv/agenttest) nor the image builder internal/image; a package

@@ -32,11 +32,26 @@ var harnesses = []string{
 	"internal/testenv/...",
 }
 
-// kinds are the packages of the three resource kinds, composed by pkg/app.
-var kinds = []string{"pkg/cluster", "pkg/manifest", "pkg/semver"}
+// kinds are the packages of the resource kinds, composed by pkg/app and
+// pkg/app/clusterapp.
+var kinds = []string{"pkg/artifact", "pkg/cluster", "pkg/manifest", "pkg/semver"}
 
 // mains are the binary: one program answering to check, in and out.
 var mains = []string{"check", "in", "out"}
+
+// apps are the packages that compose kinds into a binary: pkg/app (check,
+// in and out) and pkg/app/clusterapp (cluster, which they hand kind cluster
+// to).
+var apps = []string{"pkg/app/..."}
+
+// clusterMain is the second binary: kind cluster, which links client-go.
+const clusterMain = "cluster"
+
+// notLinked are the modules check, in and out must not link, with why.
+var notLinked = map[string]string{
+	"k8s.io/client-go":          "its package init (kubernetes/scheme, util/watchlist: ~7 ms) would slow every check of the other kinds; only kind cluster needs it, and it runs in the cluster binary",
+	"sigs.k8s.io/kustomize/api": "~24 MB of code that only kinds cluster and artifact need, and they run in the cluster binary: the image carries it once",
+}
 
 // A rule says what some packages must not import. The doc.go of each
 // package states the rules it is under.
@@ -74,18 +89,30 @@ var rules = []rule{
 		why:    "a main is a few lines around pkg/app",
 	},
 	{
+		from:   []string{clusterMain},
+		never:  []string{"..."},
+		allow:  []string{"pkg/app/clusterapp"},
+		direct: true,
+		why:    "the cluster binary's main is a few lines around pkg/app/clusterapp",
+	},
+	{
+		from:  []string{"pkg/app"},
+		never: []string{"pkg/app/clusterapp", "pkg/cluster", "pkg/artifact"},
+		why:   "check, in and out hand kinds cluster and artifact to the cluster binary: they never link them",
+	},
+	{
 		from:  kinds,
-		never: slices.Concat(kinds, []string{"pkg/app"}),
+		never: slices.Concat(kinds, apps),
 		why:   "kinds never import each other or pkg/app: what two kinds share belongs in a shared package",
 	},
 	{
 		from:   []string{"pkg/..."},
-		except: slices.Concat(kinds, []string{"pkg/app"}, harnesses),
-		never:  slices.Concat(kinds, []string{"pkg/app"}),
+		except: slices.Concat(kinds, apps, harnesses),
+		never:  slices.Concat(kinds, apps),
 		why:    "a shared package never imports a kind or pkg/app: the kinds compose the shared packages, not the reverse",
 	},
 	{
-		from:   slices.Concat([]string{"pkg/..."}, mains),
+		from:   slices.Concat([]string{"pkg/..."}, mains, []string{clusterMain}),
 		except: harnesses,
 		never:  slices.Concat(harnesses, []string{"internal/image"}),
 		why:    "test harnesses and the image builder are not part of the binary: import them from _test.go files",
@@ -98,6 +125,30 @@ func TestImports(t *testing.T) {
 	m := load(t)
 	for _, err := range m.check(rules) {
 		t.Error(err)
+	}
+}
+
+// TestNotLinked fails for each module of notLinked that check, in and out
+// link, naming the packages of this module that import it.
+func TestNotLinked(t *testing.T) {
+	m := load(t)
+	for _, main := range mains {
+		p := m.pkgs[m.path+"/"+main]
+		if p == nil {
+			t.Fatalf("%s: no such package: update mains", main)
+		}
+		for mod, why := range notLinked {
+			if !slices.ContainsFunc(p.Deps, func(dep string) bool { return dep == mod || strings.HasPrefix(dep, mod+"/") }) {
+				continue
+			}
+			var via []string
+			for _, dep := range slices.Concat([]string{p.ImportPath}, p.Deps) {
+				if q := m.pkgs[dep]; q != nil && slices.ContainsFunc(q.Imports, func(imp string) bool { return imp == mod || strings.HasPrefix(imp, mod+"/") }) {
+					via = append(via, m.rel(dep))
+				}
+			}
+			t.Errorf("%s links %s (imported by %s): %s", main, mod, strings.Join(via, ", "), why)
+		}
 	}
 }
 

@@ -36,8 +36,9 @@ func Cleanup() {
 	}
 }
 
-// Binaries returns a dir holding check, in and out: one binary, hard-linked
-// under three names, as in the image.
+// Binaries returns a dir holding check, in and out (one binary, hard-linked
+// under three names) and cluster, which they start for kind cluster, as in
+// the image.
 func Binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -47,11 +48,12 @@ func Binaries(t testing.TB) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "check"), "./check")
+		// One go build of both: the packages they share compile once.
+		cmd := exec.Command("go", "build", "-o", binDir, "./check", "./cluster")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./check: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./check ./cluster: %v\n%s", err, out)
 			return
 		}
 		for _, name := range []string{"in", "out"} {

@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
-	"github.com/go-logr/logr"
-	"k8s.io/klog/v2"
-
-	"github.com/gitops-resource/gitops-resource/pkg/cluster"
 	"github.com/gitops-resource/gitops-resource/pkg/manifest"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
 	"github.com/gitops-resource/gitops-resource/pkg/semver"
@@ -31,25 +28,44 @@ const (
 	Out   Verb = "out"
 )
 
-// kinds lists every kind by its source.kind name.
+// kinds lists the kinds check, in and out run themselves, by their
+// source.kind name: the git kinds, so that this binary links neither
+// client-go, whose package init alone took ~7 ms of every check, nor
+// kustomize (~24 MB of code), which only cluster and artifact need.
 func kinds() map[string]resource.Kind {
 	return map[string]resource.Kind{
 		"semver":   semver.Kind(),
-		"cluster":  cluster.Kind(),
 		"manifest": manifest.Kind(),
 	}
 }
 
+// siblings lists the kinds check, in and out hand to another binary, by
+// their source.kind name: the file name of that binary, in the directory of
+// this one (/opt/resource/cluster, built from ./cluster: pkg/app/clusterapp).
+// artifact runs there too: it links kustomize, as cluster does, and the
+// image then carries kustomize's code once.
+var siblings = map[string]string{"cluster": "cluster", "artifact": "cluster"}
+
+// Binary is what one binary runs: the kinds it runs itself, and the kinds
+// it hands to a sibling binary (source.kind → the sibling's file name).
+type Binary struct {
+	Kinds    map[string]resource.Kind
+	Siblings map[string]string
+}
+
 // Main runs the verb named by the program's name (argv[0]: check, in or
 // out), or def when the name is none of those, and returns the exit code.
+// A request of another binary's kind is handed to it: that process replaces
+// this one (handOff), and Main does not return.
 func Main(def Verb) int {
-	// client-go reports through klog straight to stderr, past the redactor
-	// ("Unhandled Error ... couldn't get current server API group list").
-	// Every failure that matters comes back as an error; the rest is noise.
-	klog.SetLogger(logr.Discard())
+	return Binary{Kinds: kinds(), Siblings: siblings}.Main(def)
+}
+
+// Main is the main of binary b: see the package's Main.
+func (b Binary) Main(def Verb) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, VerbFromName(os.Args[0], def), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	return b.run(ctx, VerbFromName(os.Args[0], def), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, handOff)
 }
 
 // VerbFromName picks the verb from the name the binary was started by.
@@ -61,12 +77,23 @@ func VerbFromName(argv0 string, def Verb) Verb {
 	return def
 }
 
-// Run executes one verb with explicit streams, for tests.
+// Run executes one verb of check, in and out with explicit streams, in this
+// process, for tests. A request of another binary's kind fails: that kind
+// runs in a process of its own.
 func Run(ctx context.Context, verb Verb, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	return Binary{Kinds: kinds(), Siblings: siblings}.run(ctx, verb, args, stdin, stdout, stderr, getenv, nil)
+}
+
+// handOffFunc replaces this process with the binary named sibling, giving
+// it the verb, args and the request read from stdin; it returns only when
+// that fails.
+type handOffFunc func(verb Verb, sibling string, args []string, request []byte) error
+
+func (b Binary) run(ctx context.Context, verb Verb, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, handOff handOffFunc) int {
 	secrets := &resource.Redactor{}
 	log := secrets.Writer(stderr)
 	defer log.Close()
-	out, err := run(ctx, verb, args, stdin, log, secrets, getenv)
+	out, err := b.respond(ctx, verb, args, stdin, log, secrets, getenv, handOff)
 	if err != nil {
 		log.Close()
 		fmt.Fprintf(stderr, "error: %s\n", secrets.String(strings.TrimSpace(err.Error())))
@@ -76,7 +103,7 @@ func Run(ctx context.Context, verb Verb, args []string, stdin io.Reader, stdout,
 	return 0
 }
 
-func run(ctx context.Context, verb Verb, args []string, stdin io.Reader, log io.Writer, secrets *resource.Redactor, getenv func(string) string) ([]byte, error) {
+func (b Binary) respond(ctx context.Context, verb Verb, args []string, stdin io.Reader, log io.Writer, secrets *resource.Redactor, getenv func(string) string, handOff handOffFunc) ([]byte, error) {
 	data, err := io.ReadAll(stdin)
 	if err != nil {
 		return nil, fmt.Errorf("read the request from stdin: %w", err)
@@ -89,14 +116,16 @@ func run(ctx context.Context, verb Verb, args []string, stdin io.Reader, log io.
 	if err != nil {
 		return nil, err
 	}
-	all := kinds()
-	kind, ok := all[name]
-	if !ok {
-		names := make([]string, 0, len(all))
-		for n := range all {
-			names = append(names, n)
+	if sibling, ok := b.Siblings[name]; ok {
+		if handOff == nil {
+			return nil, fmt.Errorf("source.kind %q runs in the %s binary, not in this process", name, sibling)
 		}
-		sort.Strings(names)
+		return nil, handOff(verb, sibling, args, data)
+	}
+	kind, ok := b.Kinds[name]
+	if !ok {
+		names := slices.Concat(slices.Collect(maps.Keys(b.Kinds)), slices.Collect(maps.Keys(b.Siblings)))
+		slices.Sort(names)
 		if name == "" {
 			return nil, resource.ConfigErrorf("source.kind is required: one of %s", strings.Join(names, ", "))
 		}

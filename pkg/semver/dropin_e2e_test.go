@@ -41,7 +41,7 @@ func TestSemverResourceSourceWithoutKind(t *testing.T) {
 	}{
 		{"driver s3", map[string]any{"driver": "s3", "bucket": "b", "key": "k"}, `source.driver "s3" of semver-resource is not supported`},
 		{"driver gcs", map[string]any{"driver": "gcs", "bucket": "b", "key": "k"}, `source.driver "gcs" of semver-resource is not supported`},
-		{"neither kind nor driver", map[string]any{"uri": srv.HTTPURL("app")}, "source.kind is required: one of cluster, manifest, semver"},
+		{"neither kind nor driver", map[string]any{"uri": srv.HTTPURL("app")}, "source.kind is required: one of artifact, cluster, manifest, semver"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
