@@ -5,42 +5,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // deepenBy is how much deeper each fetch of a History goes than the one
-// before: the commits fetched, all fetches summed, stay within
-// deepenBy²/(deepenBy-1) times what the walk needs (4.5), not the branch's
-// whole history (each fetch starts afresh: go-git cannot deepen a shallow
-// clone in place). That factor is least near 3.
+// before: the commits fetched stay within deepenBy times what the walk
+// needs, not the branch's whole history. Each deepening fetches only the
+// commits beyond those held (uploadPack, driven by hand: go-git cannot
+// deepen a shallow clone in place), so more steps cost little more than
+// fewer: each is one more request, and git sends again the trees of the
+// commits it unshallows.
 const deepenBy = 3
 
 // History is the first-parent history of a branch as git log
 // --first-parent walks it, for questions whose answer may lie far back
 // ("which commits since X changed these paths?"). It is fetched into a
-// temporary dir under os.TempDir(), so the pack stays on disk and memory
-// holds its index and the objects last read (packCache); Close removes the
+// temporary dir under os.TempDir(), so the packs stay on disk and memory
+// holds their indexes, the instructions of their deltas (up to
+// maxKeptDeltas) and the objects last read (packCache); Close removes the
 // dir.
 //
 // The first fetch takes depth commits (0: all of them). When a walk needs
 // what lies beyond them (the parent of the last commit fetched, to go on
-// or to compare with it), the branch is fetched afresh deepenBy times
-// deeper, and the walk goes on where it was: a commit whose parent was not
-// fetched is never compared with nothing.
+// or to compare with it), the branch is deepened in place deepenBy times
+// deeper (one more pack: the commits beyond, and the trees and blobs they
+// do not share with those held), and the walk goes on where it was: a
+// commit whose parent was not fetched is never compared with nothing.
 //
 // A server that does not filter (a stock git http-backend, whose
 // uploadpack.allowFilter is off) sends every tree and blob of the commits
 // fetched; they go to disk as they arrive, checked as every fetch is
 // (MaxPackObjects, MaxPackMemory, MaxPackBytes), and are indexed in memory
-// (diskStorage, packReader).
+// (packReader).
 //
 // A question is a Walk with a Pathspec, answered as soon as it can be:
 //
@@ -59,7 +61,13 @@ type History struct {
 	c      *Client
 	branch string
 	dir    string
-	pack   *packReader // nil when the branch does not exist
+	// packs are the packs fetched, the first fetch's first: each deepening
+	// adds one, holding only what the ones before do not.
+	packs []*packReader
+	// cache holds the inflated objects last read, of all the packs.
+	cache *byteCache
+	// objects is how many objects the packs hold.
+	objects int
 	// tip is the branch's commit at the first fetch, zero when the branch
 	// does not exist.
 	tip plumbing.Hash
@@ -73,8 +81,13 @@ type History struct {
 // does not exist gives a History whose Tip is zero and whose walks are
 // empty.
 func (c *Client) History(ctx context.Context, branch string, depth int) (*History, error) {
-	h := &History{c: c, branch: branch}
+	dir, err := os.MkdirTemp("", "gitops-resource-history-")
+	if err != nil {
+		return nil, err
+	}
+	h := &History{c: c, branch: branch, dir: dir, shallow: map[plumbing.Hash]bool{}, cache: newByteCache(packCache)}
 	if err := h.fetch(ctx, depth); err != nil {
+		h.Close()
 		return nil, err
 	}
 	return h, nil
@@ -86,13 +99,13 @@ func (h *History) Tip() plumbing.Hash { return h.tip }
 
 // Close removes what the history fetched.
 func (h *History) Close() {
-	if h.pack != nil {
-		h.pack.Close()
+	for _, p := range h.packs {
+		p.Close()
 	}
 	if h.dir != "" {
 		os.RemoveAll(h.dir)
 	}
-	h.pack, h.dir = nil, ""
+	h.packs, h.dir = nil, ""
 }
 
 // Walk calls fn with each commit on the first-parent chain from Tip,
@@ -186,7 +199,7 @@ func (c *HistoryCommit) ReadFile(name string, max int64) ([]byte, bool, error) {
 		}
 		return nil, false, err
 	}
-	if size := c.h.pack.size(blob); size > max {
+	if size := c.h.size(blob); size > max {
 		return nil, false, fmt.Errorf("read %s at %s: %w (%d bytes, at most %d are read)", name, short(c.Hash), ErrFileTooLarge, size, max)
 	}
 	data, err := c.h.object(plumbing.BlobObject, blob)
@@ -204,11 +217,9 @@ func (h *History) beyond(ctx context.Context, commit plumbing.Hash) error {
 	}
 	depth := h.depth * deepenBy
 	fmt.Fprintf(h.c.log, "reading past the %d commits fetched of %s: fetching %d\n", h.depth, h.branch, depth)
-	old := *h
 	if err := h.fetch(ctx, depth); err != nil {
 		return err
 	}
-	old.Close()
 	if _, err := h.commit(commit); err != nil {
 		return fmt.Errorf("%s on %s was rewritten while it was read (commit %s is gone): %w", h.branch, h.c.URL(), short(commit), err)
 	}
@@ -233,54 +244,87 @@ func (h *History) commit(hash plumbing.Hash) (*object.Commit, error) {
 // object returns the content of the object hash, of type typ (not to be
 // modified).
 func (h *History) object(typ plumbing.ObjectType, hash plumbing.Hash) ([]byte, error) {
-	if h.pack == nil {
-		return nil, plumbing.ErrObjectNotFound
+	for _, p := range h.packs {
+		t, data, ok, err := p.object(hash)
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok:
+			continue
+		case t != typ:
+			return nil, fmt.Errorf("%s is a %s, not a %s", short(hash), t, typ)
+		}
+		return data, nil
 	}
-	t, data, ok, err := h.pack.object(hash)
-	switch {
-	case err != nil:
-		return nil, err
-	case !ok:
-		return nil, plumbing.ErrObjectNotFound
-	case t != typ:
-		return nil, fmt.Errorf("%s is a %s, not a %s", short(hash), t, typ)
-	}
-	return data, nil
+	return nil, plumbing.ErrObjectNotFound
 }
 
-// fetch fetches the branch at depth into a new temporary dir, which
-// replaces the history's (the caller closes the old one). The tip stays
-// the first fetch's: a branch that moved on since still holds it.
+// size is the inflated size of the object hash, without reading it (0 when
+// no pack has it).
+func (h *History) size(hash plumbing.Hash) int64 {
+	for _, p := range h.packs {
+		if n, ok := p.size(hash); ok {
+			return n
+		}
+	}
+	return 0
+}
+
+// fetch fetches the branch depth commits deep (0: all of it) into a new
+// pack in the history's dir. The first fetch asks for everything; each
+// later one deepens what is there in place: it tells the server which
+// commits the history has (the first tip) and where it is cut, so the
+// server sends only the commits beyond and the trees and blobs they do not
+// share with those. The tip stays the first fetch's: a branch that moved
+// on since still holds it.
 func (h *History) fetch(ctx context.Context, depth int) error {
+	req := packRequest{branch: h.branch, depth: depth}
+	if !h.tip.IsZero() {
+		req.haves = []plumbing.Hash{h.tip}
+		for s := range h.shallow {
+			req.shallows = append(req.shallows, s)
+		}
+		if depth == 0 {
+			// All of it: deeper than any history, as git fetch --unshallow.
+			req.depth = infiniteDepth
+		}
+	}
 	return h.c.backoff.Do(ctx, h.c.log, "fetch "+h.branch+" from "+h.c.URL(), func() error {
-		dir, err := os.MkdirTemp("", "gitops-resource-history-")
+		f, err := os.CreateTemp(h.dir, "pack-")
 		if err != nil {
 			return err
 		}
-		st := &diskStorage{Storage: filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(0)), dir: dir}
-		_, tip, err := h.c.fetchBranch(ctx, st, h.branch, depth)
-		var shallow []plumbing.Hash
-		if err == nil {
-			shallow, err = st.Shallow()
-		}
-		if err == nil && !tip.IsZero() && st.pack == nil {
+		var pack *packReader
+		ans, err := h.c.uploadPack(ctx, req, func(r io.Reader) error {
+			if _, err := io.Copy(f, r); err != nil {
+				return err
+			}
+			pack, err = readPack(f, h.cache, h.objects)
+			return err
+		})
+		if err == nil && !ans.tip.IsZero() && pack == nil {
 			err = fmt.Errorf("fetch %s from %s: the server sent no pack", h.branch, h.c.URL())
 		}
-		if err != nil {
-			if st.pack != nil {
-				st.pack.Close()
-			}
-			os.RemoveAll(dir)
+		if err != nil || pack == nil {
+			f.Close()
+			os.Remove(f.Name())
 			return err
 		}
 		if h.tip.IsZero() {
-			h.tip = tip
+			h.tip = ans.tip
 		}
-		h.dir, h.pack, h.depth = dir, st.pack, depth
-		h.shallow = make(map[plumbing.Hash]bool, len(shallow))
-		for _, s := range shallow {
+		h.packs = append(h.packs, pack)
+		h.objects += len(pack.objs)
+		h.depth = depth
+		for _, s := range ans.unshallows {
+			delete(h.shallow, s)
+		}
+		for _, s := range ans.shallows {
 			h.shallow[s] = true
 		}
 		return nil
 	})
 }
+
+// infiniteDepth is git's "deepen" for all of history (INFINITE_DEPTH).
+const infiniteDepth = 0x7fffffff

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // packCache bounds the inflated objects a History keeps in memory: delta
@@ -21,40 +20,6 @@ import (
 // of older ones, so indexing in pack order, and walking newest first,
 // find most bases among the last ones made.
 const packCache = 8 << 20
-
-// diskStorage is the storage a History fetches into: go-git's on disk for
-// refs and the shallow list, but each pack is checked as a Snapshot's is
-// (newCheckedPackWriter), written to a file in dir, and indexed in memory
-// by readPack instead of go-git's parser, which hashes each delta twice
-// (with collision detection, in Go) and keeps 96 MiB of bases: 2–4 times
-// the CPU and memory for the same pack, and its reads hash every object
-// again.
-type diskStorage struct {
-	*filesystem.Storage
-	dir  string
-	pack *packReader // the fetched pack, once written
-}
-
-// PackfileWriter implements storer.PackfileWriter.
-func (s *diskStorage) PackfileWriter() (io.WriteCloser, error) {
-	f, err := os.CreateTemp(s.dir, "pack-")
-	if err != nil {
-		return nil, err
-	}
-	return newCheckedPackWriter(packLimits{MaxPackObjects, MaxPackMemory, MaxPackBytes}, func(r io.Reader) error {
-		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
-			return err
-		}
-		p, err := readPack(f)
-		if err != nil {
-			f.Close()
-			return err
-		}
-		s.pack = p
-		return nil
-	}), nil
-}
 
 // packObject is one object of a pack.
 type packObject struct {
@@ -76,12 +41,21 @@ type packReader struct {
 	sc     *packfile.Scanner
 	objs   []packObject
 	byHash map[plumbing.Hash]int
-	cache  *byteCache
+	// cache is shared by the packs of a History: object i of this pack is
+	// its key first+i.
+	cache *byteCache
+	first int
+	// deltas are the instructions of deltas, kept from the first read
+	// while the cache's deltaBudget lasts: resolving a delta again (a walk
+	// reads most trees twice) then costs no read from disk.
+	deltas map[int][]byte
 	buf    bytes.Buffer
 }
 
-// readPack indexes the pack f (checked, complete).
-func readPack(f *os.File) (*packReader, error) {
+// readPack indexes the pack f (checked, complete), caching its objects in
+// cache as keys first and up (first: the number of objects of the packs
+// read into the cache before).
+func readPack(f *os.File, cache *byteCache, first int) (*packReader, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
@@ -90,7 +64,7 @@ func readPack(f *os.File) (*packReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &packReader{f: f, sc: sc, objs: make([]packObject, count), byHash: make(map[plumbing.Hash]int, count), cache: newByteCache(packCache)}
+	p := &packReader{f: f, sc: sc, objs: make([]packObject, count), byHash: make(map[plumbing.Hash]int, count), cache: cache, first: first, deltas: map[int][]byte{}}
 	byOffset := make(map[int64]int, count)
 	for i := range p.objs {
 		oh, err := sc.NextObjectHeader()
@@ -100,7 +74,8 @@ func readPack(f *os.File) (*packReader, error) {
 		o := &p.objs[i]
 		o.offset, o.typ, o.base, o.ref = oh.Offset, oh.Type, -1, oh.Reference
 		byOffset[oh.Offset] = i
-		w := io.Writer(io.Discard)
+		p.buf.Reset()
+		w := io.Writer(&p.buf)
 		var hw *objectHasher
 		switch oh.Type {
 		case plumbing.OFSDeltaObject:
@@ -113,6 +88,9 @@ func readPack(f *os.File) (*packReader, error) {
 		default:
 			hw = newObjectHasher(oh.Type, oh.Length)
 			w = hw
+			if oh.Length <= maxCachedOnRead {
+				w = io.MultiWriter(hw, &p.buf)
+			}
 			o.size = uint32(oh.Length) // checked against MaxPackMemory
 		}
 		if _, _, err := sc.NextObject(w); err != nil {
@@ -121,9 +99,45 @@ func readPack(f *os.File) (*packReader, error) {
 		if hw != nil {
 			o.hash = hw.sum()
 			p.byHash[o.hash] = i
+			if oh.Length <= maxCachedOnRead {
+				p.cache.put(first+i, o.typ, bytes.Clone(p.buf.Bytes()))
+			}
+			continue
+		}
+		// A delta: its instructions kept if the budget allows, and
+		// resolved at once when its base is at hand (git writes a base
+		// before its deltas, mostly just before).
+		if !p.cache.keepDelta(p.buf.Len()) {
+			continue
+		}
+		p.deltas[i] = bytes.Clone(p.buf.Bytes())
+		if o.base < 0 {
+			continue
+		}
+		if _, ok := p.cache.get(first + o.base); ok {
+			if err := p.resolve(i); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return p, p.resolveAll()
+}
+
+// maxCachedOnRead is the largest object readPack caches as it indexes it.
+const maxCachedOnRead = packCache / 8
+
+// resolve hashes delta i, whose base is hashed.
+func (p *packReader) resolve(i int) error {
+	typ, data, err := p.content(i)
+	if err != nil {
+		return err
+	}
+	o := &p.objs[i]
+	hw := newObjectHasher(typ, int64(len(data)))
+	hw.Write(data)
+	o.hash, o.size = hw.sum(), uint32(len(data))
+	p.byHash[o.hash] = i
+	return nil
 }
 
 // Close closes the pack file.
@@ -140,20 +154,19 @@ func (p *packReader) object(h plumbing.Hash) (plumbing.ObjectType, []byte, bool,
 	return typ, data, true, err
 }
 
-// size returns the inflated size of the object h without reading it (0
-// when the pack does not have it).
-func (p *packReader) size(h plumbing.Hash) int64 {
+// size returns the inflated size of the object h without reading it, and
+// whether the pack has it.
+func (p *packReader) size(h plumbing.Hash) (int64, bool) {
 	i, ok := p.byHash[h]
 	if !ok {
-		return 0
+		return 0, false
 	}
-	return int64(p.objs[i].size)
+	return int64(p.objs[i].size), true
 }
 
 // resolveAll hashes every delta. REF deltas find their bases by hash, so
 // passes repeat while one resolves more; what is left has no base in the
-// pack (a thin pack, which a fetch into empty storage never asks for) or
-// a cycle.
+// pack (a thin pack, which History never asks for) or a cycle.
 func (p *packReader) resolveAll() error {
 	for left := -1; left != 0; {
 		before := left
@@ -175,14 +188,9 @@ func (p *packReader) resolveAll() error {
 				left++ // its base is a REF delta not resolved yet
 				continue
 			}
-			typ, data, err := p.content(i)
-			if err != nil {
+			if err := p.resolve(i); err != nil {
 				return err
 			}
-			hw := newObjectHasher(typ, int64(len(data)))
-			hw.Write(data)
-			o.hash, o.size = hw.sum(), uint32(len(data))
-			p.byHash[o.hash] = i
 		}
 		if left == before {
 			return fmt.Errorf("%d deltas of the pack have no base in it", left)
@@ -195,17 +203,21 @@ func (p *packReader) resolveAll() error {
 // resolving its chain of deltas from the nearest base in the cache.
 func (p *packReader) content(i int) (plumbing.ObjectType, []byte, error) {
 	var chain []int
+	var typ plumbing.ObjectType
+	var data []byte
+	var err error
 	for {
-		if _, ok := p.cache.get(i); ok || !p.objs[i].typ.IsDelta() {
+		o := p.objs[i]
+		if _, ok := p.cache.get(p.first + i); ok || !o.typ.IsDelta() {
+			typ, data, err = p.read(i)
 			break
 		}
 		chain = append(chain, i)
 		if len(chain) > len(p.objs) {
 			return 0, nil, fmt.Errorf("the pack's deltas make a cycle")
 		}
-		i = p.objs[i].base
+		i = o.base
 	}
-	typ, data, err := p.read(i)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -217,7 +229,7 @@ func (p *packReader) content(i int) (plumbing.ObjectType, []byte, error) {
 		if data, err = packfile.PatchDelta(data, delta); err != nil {
 			return 0, nil, fmt.Errorf("apply the delta of object %d of the pack: %w", chain[k]+1, err)
 		}
-		p.cache.put(chain[k], typ, data)
+		p.cache.put(p.first+chain[k], typ, data)
 	}
 	return typ, data, nil
 }
@@ -225,10 +237,13 @@ func (p *packReader) content(i int) (plumbing.ObjectType, []byte, error) {
 // read returns object i as cached (its resolved type), or as stored: the
 // content of a base, the instructions of a delta.
 func (p *packReader) read(i int) (plumbing.ObjectType, []byte, error) {
-	if e, ok := p.cache.get(i); ok {
+	if e, ok := p.cache.get(p.first + i); ok {
 		return e.typ, e.data, nil
 	}
 	o := p.objs[i]
+	if delta, ok := p.deltas[i]; ok {
+		return o.typ, delta, nil
+	}
 	if _, err := p.sc.SeekObjectHeader(o.offset); err != nil {
 		return 0, nil, err
 	}
@@ -238,7 +253,7 @@ func (p *packReader) read(i int) (plumbing.ObjectType, []byte, error) {
 	}
 	data := bytes.Clone(p.buf.Bytes())
 	if !o.typ.IsDelta() {
-		p.cache.put(i, o.typ, data)
+		p.cache.put(p.first+i, o.typ, data)
 	}
 	return o.typ, data, nil
 }
@@ -264,8 +279,11 @@ func (w *objectHasher) sum() (h plumbing.Hash) {
 // byteCache is an LRU of inflated objects by index, bounded in bytes.
 type byteCache struct {
 	max, size int
-	order     *list.List // of *cacheEntry, most recent first
-	entries   map[int]*list.Element
+	// deltaBudget is what is left of maxKeptDeltas, for the packs sharing
+	// the cache.
+	deltaBudget int
+	order       *list.List // of *cacheEntry, most recent first
+	entries     map[int]*list.Element
 }
 
 type cacheEntry struct {
@@ -275,7 +293,21 @@ type cacheEntry struct {
 }
 
 func newByteCache(max int) *byteCache {
-	return &byteCache{max: max, order: list.New(), entries: map[int]*list.Element{}}
+	return &byteCache{max: max, deltaBudget: maxKeptDeltas, order: list.New(), entries: map[int]*list.Element{}}
+}
+
+// maxKeptDeltas bounds the delta instructions the packs of a History keep
+// in memory (packReader.deltas): those of the benchmarked history take
+// under 2 MiB.
+const maxKeptDeltas = 16 << 20
+
+// keepDelta takes n bytes from the delta budget, if it has them.
+func (c *byteCache) keepDelta(n int) bool {
+	if n > c.deltaBudget {
+		return false
+	}
+	c.deltaBudget -= n
+	return true
 }
 
 func (c *byteCache) get(i int) (*cacheEntry, bool) {

@@ -197,3 +197,66 @@ func TestHistoryReadFile(t *testing.T) {
 	}))
 	require.Equal(t, 18, commits)
 }
+
+// Each deepening fetch brings only the commits beyond what the history
+// holds (and the trees and blobs they need), not the history again: a walk
+// to the root holds each commit of the branch once, over HTTP and SSH. A
+// branch that moves on between fetches keeps the first tip.
+func TestHistoryDeepensInPlace(t *testing.T) {
+	t.Parallel()
+	srv := gittest.New(t)
+	clients := map[string]func(repo string) (*gitrepo.Client, error){
+		"http": func(repo string) (*gitrepo.Client, error) {
+			return gitrepo.New(srv.HTTPURL(repo), gitrepo.Auth{})
+		},
+		"ssh": func(repo string) (*gitrepo.Client, error) {
+			return gitrepo.New(srv.SSHURL(repo), gitrepo.Auth{PrivateKey: string(srv.ClientKey()), KnownHosts: srv.KnownHosts()})
+		},
+	}
+	for name, open := range clients {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv.CreateRepo(t, name)
+			files := map[string]string{}
+			for i := range 30 {
+				files[fmt.Sprintf("apps/app%02d/deploy.yaml", i)] = fmt.Sprintf("image: app%d:1\n", i)
+			}
+			srv.Commit(t, name, "main", files, "root")
+			srv.SeedHistory(t, name, "main", 60, func(i int) map[string]string {
+				return map[string]string{fmt.Sprintf("apps/app%02d/deploy.yaml", (i*7)%30): fmt.Sprintf("image: app:%d\n", i)}
+			})
+			tip := srv.Tip(t, name, "main")
+			want := strings.Fields(srv.Git(t, name, "log", "--first-parent", "--format=%H", "main", "--", "apps/app03"))
+			commits := len(strings.Fields(srv.Git(t, name, "rev-list", "main")))
+			c, err := open(name)
+			require.NoError(t, err)
+			defer c.Close()
+			hist, err := c.History(context.Background(), "main", 5)
+			require.NoError(t, err)
+			defer hist.Close()
+			got := []string{}
+			moved := false
+			require.NoError(t, hist.Walk(context.Background(), func(hc *gitrepo.HistoryCommit) error {
+				if !moved { // another writer, after the first fetch
+					srv.Commit(t, name, "main", map[string]string{"apps/app03/deploy.yaml": "image: later\n"}, "later")
+					moved = true
+				}
+				changed, err := hc.Changed(prefixes{"apps/app03"})
+				if changed {
+					got = append(got, hc.Hash.String())
+				}
+				return err
+			}))
+			require.Equal(t, want, got)
+			require.Equal(t, tip, hist.Tip().String())
+			// The later commit may come along with a deepening, and git
+			// sends again each commit a deepening unshallows (5, 15, 45:
+			// three); nothing else twice. Fetching afresh each time held
+			// 5+15+45+61.
+			held, err := gitrepo.HistoryCommits(hist)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, held, commits)
+			require.LessOrEqual(t, held, commits+1+3, "commits held, of %d on the branch", commits)
+		})
+	}
+}

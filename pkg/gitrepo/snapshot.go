@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +15,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
@@ -297,59 +298,137 @@ func treeSortKey(e object.TreeEntry) string {
 // is written. Files are written through an os.Root of dir, so none lands
 // outside it, whatever dir already holds.
 func (s *Snapshot) Checkout(dir string, keep func(name string) bool) error {
-	if err := s.refuseInvalidPaths(keep); err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	made := map[string]bool{}
-	return s.ReadFiles(keep, func(name string, perm os.FileMode, _ int64, content io.Reader) error {
-		local := filepath.FromSlash(name)
-		if parent := filepath.Dir(local); !made[parent] {
-			if err := root.MkdirAll(parent, 0o755); err != nil {
-				return err
-			}
-			made[parent] = true
-		}
-		if err := writeFile(root, local, perm, content); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		return nil
-	})
-}
-
-// writeFile writes content to name under root.
-func writeFile(root *os.Root, name string, perm os.FileMode, content io.Reader) error {
-	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, content)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
+	_, err := s.checkout(dir, keep)
 	return err
 }
 
-// refuseInvalidPaths fails, naming them, when a path at the tip that keep
-// accepts is one git refuses (ValidPath).
-func (s *Snapshot) refuseInvalidPaths(keep func(name string) bool) error {
+// checkout is Checkout, returning the index entry of each file written
+// (its blob and mode, and the stat data of the file as written), in path
+// order. The tree is read once; each dir is made and opened once, and the
+// dirs on the way to the file last written stay open (os.Root each), so a
+// file costs one open, not a walk from dir.
+func (s *Snapshot) checkout(dir string, keep func(name string) bool) ([]*index.Entry, error) {
+	var files []*object.File
 	var refused []string
-	err := s.Files(func(name string, _ *object.File) error {
+	err := s.Files(func(name string, f *object.File) error {
 		if keep != nil && !keep(name) {
 			return nil
 		}
 		if err := ValidPath(name); err != nil {
 			refused = append(refused, err.Error())
 		}
+		files = append(files, f)
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if err := refusal(refused); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	dirs := &openDirs{root: root}
+	defer dirs.close()
+	entries := make([]*index.Entry, 0, len(files))
+	for _, f := range files {
+		e, err := dirs.write(f)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", f.Name, err)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+// openDirs makes and opens the dirs Checkout writes files in, keeping
+// open (as an os.Root each, within root) those on the path of the last
+// file: files come in path order, so the next one is mostly in the same
+// dir.
+type openDirs struct {
+	root  *os.Root
+	names []string   // the dirs open, from root down
+	roots []*os.Root // roots[i] is names[:i+1]
+}
+
+// in returns the dir whose path from root is parts, made if missing.
+func (d *openDirs) in(parts []string) (*os.Root, error) {
+	n := 0
+	for n < len(parts) && n < len(d.names) && parts[n] == d.names[n] {
+		n++
+	}
+	d.closeFrom(n)
+	cur := d.root
+	if n > 0 {
+		cur = d.roots[n-1]
+	}
+	for _, name := range parts[n:] {
+		if err := cur.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		sub, err := cur.OpenRoot(name)
+		if err != nil {
+			return nil, err
+		}
+		d.names, d.roots = append(d.names, name), append(d.roots, sub)
+		cur = sub
+	}
+	return cur, nil
+}
+
+// write writes f's content to its path and returns its index entry.
+func (d *openDirs) write(f *object.File) (*index.Entry, error) {
+	parts := strings.Split(f.Name, "/")
+	dir, err := d.in(parts[:len(parts)-1])
+	if err != nil {
+		return nil, err
+	}
+	perm := os.FileMode(0o644)
+	if f.Mode == filemode.Executable {
+		perm = 0o755
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out, err := dir.OpenFile(parts[len(parts)-1], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(out, r)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = out.Stat() // the last write set its mtime; close does not
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := &index.Entry{Hash: f.Hash, Name: f.Name, Mode: f.Mode, ModifiedAt: fi.ModTime(), Size: uint32(fi.Size())}
+	statEntry(e, fi)
+	return e, nil
+}
+
+// closeFrom closes the dirs open below the first n.
+func (d *openDirs) closeFrom(n int) {
+	for i := len(d.roots) - 1; i >= n; i-- {
+		d.roots[i].Close()
+	}
+	d.names, d.roots = d.names[:n], d.roots[:n]
+}
+
+func (d *openDirs) close() {
+	d.closeFrom(0)
+	d.root.Close()
+}
+
+// refusal is the error for the refused paths, or nil.
+func refusal(refused []string) error {
 	if n := len(refused); n > 0 {
 		if n > maxNamed {
 			refused = append(refused[:maxNamed], fmt.Sprintf("and %d more", n-maxNamed))

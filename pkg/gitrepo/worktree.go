@@ -16,7 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
-	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // keptPack is a pack as a fetch received it (checked), with its index.
@@ -128,7 +127,8 @@ func (s *Snapshot) CheckoutRepository(dir string, co Checkout) error {
 	if !ok || s.Head == nil {
 		return errors.New("gitrepo: CheckoutRepository needs a snapshot fetched ForCheckout")
 	}
-	if err := s.Checkout(dir, nil); err != nil {
+	entries, err := s.checkout(dir, nil)
+	if err != nil {
 		return err
 	}
 	root, err := os.OpenRoot(dir)
@@ -136,8 +136,8 @@ func (s *Snapshot) CheckoutRepository(dir string, co Checkout) error {
 		return err
 	}
 	defer root.Close()
-	idx, err := s.index(root)
-	if err != nil {
+	var idx bytes.Buffer
+	if err := index.NewEncoder(&idx).Encode(&index.Index{Version: 2, Entries: entries}); err != nil {
 		return fmt.Errorf("index the files written: %w", err)
 	}
 	tip, err := s.repo.Reference(plumbing.NewRemoteReferenceName("origin", s.branch), true)
@@ -158,7 +158,7 @@ func (s *Snapshot) CheckoutRepository(dir string, co Checkout) error {
 		"config":      repoConfig(s.branch, co.URL),
 		"packed-refs": []byte(fmt.Sprintf("# pack-refs with: peeled fully-peeled sorted \n%s %s\n%s %s\n", tip.Hash(), plumbing.NewBranchReferenceName(s.branch), tip.Hash(), tip.Name())),
 		"shallow":     shallow,
-		"index":       idx,
+		"index":       idx.Bytes(),
 	}
 	for _, p := range *keep.packs {
 		var idxData bytes.Buffer
@@ -240,30 +240,6 @@ func repoConfig(branch, url string) []byte {
 	var buf bytes.Buffer
 	_ = formatcfg.NewEncoder(&buf).Encode(cfg) // a bytes.Buffer does not fail
 	return buf.Bytes()
-}
-
-// index is .git/index for the tree at Head as Checkout wrote it under root:
-// each file's blob, mode and the stat data of the file on disk.
-func (s *Snapshot) index(root *os.Root) ([]byte, error) {
-	idx := &index.Index{Version: 2}
-	err := s.Files(func(name string, f *object.File) error {
-		fi, err := root.Lstat(filepath.FromSlash(name))
-		if err != nil {
-			return err
-		}
-		e := &index.Entry{Hash: f.Hash, Name: name, Mode: f.Mode, ModifiedAt: fi.ModTime(), Size: uint32(fi.Size())}
-		statEntry(e, fi)
-		idx.Entries = append(idx.Entries, e)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := index.NewEncoder(&buf).Encode(idx); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // maxMetadataMessage is how much of the message metadata.json holds, as
