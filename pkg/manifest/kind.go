@@ -255,6 +255,7 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 		msgTemplate = params.CommitMessage
 	}
 	author, _ := src.Author() // validated with the source
+	stepCtx := ctx            // a wait for a pull request's merge has its own timeout
 	client, ctx, done, err := src.Open(ctx, in.Log)
 	if err != nil {
 		return resource.Response{}, err
@@ -281,6 +282,9 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	scope := pathSet{include: src.Paths, exclude: src.IgnorePaths}
 	if len(params.Paths) > 0 {
 		scope.include = params.Paths
+	}
+	if params.PullRequest != nil {
+		return outPullRequest(stepCtx, ctx, in, req, client, targets, scope, msgTemplate, author)
 	}
 	branch := src.Branch
 	if params.PushBranch != "" {
@@ -311,26 +315,11 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 			}
 			in.Logf("push_branch %s does not exist yet: starting it from %s at %s", branch, src.Branch, tip.String()[:12])
 		}
-		ed := &Editor{Tree: snapTree{snap}, ValuePaths: src.valuePaths(), Log: in.Log}
-		ch, err := ed.Apply(targets, scope)
+		ch, err := applyEdit(in, src, params, targets, scope, snap)
 		if err != nil {
 			return err
 		}
-		changes = append(changes, ch...)
-		if params.Promote != nil {
-			pt, err := ed.PromoteTargets(params.Promote.From)
-			if err != nil {
-				return err
-			}
-			for _, t := range pt {
-				in.Logf("promote %s: %s", params.Promote.From, t)
-			}
-			ch, err := ed.Apply(pt, pathSet{include: []string{params.Promote.To}, exclude: src.IgnorePaths})
-			if err != nil {
-				return err
-			}
-			changes = append(changes, ch...)
-		}
+		changes = ch
 		if len(changes) == 0 {
 			return nil
 		}
@@ -344,20 +333,7 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	if err != nil {
 		return resource.Response{}, err
 	}
-	for _, c := range changes {
-		verb := "set"
-		if c.Added {
-			verb = "added an images entry"
-		}
-		if len(c.Through) > 0 {
-			aliases := "the alias on line"
-			if len(c.Through) > 1 {
-				aliases = "the aliases on lines"
-			}
-			verb += fmt.Sprintf(" once, at the anchor on line %d, for %s %s", c.Line, aliases, joinInts(c.Through))
-		}
-		in.Logf("%s: %s: %s %s → %s (%s)", c.File, c.Path, c.Repository, c.Old, c.New, verb)
-	}
+	logChanges(in, changes)
 	sha := res.Commit.String()
 	if res.Pushed {
 		in.Logf("pushed %s to %s on %s", sha[:12], branch, client.URL())
@@ -374,6 +350,49 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	}
 	meta.AddBuild(in.Env)
 	return resource.Response{Version: Version{sha}, Metadata: meta}, nil
+}
+
+// applyEdit sets the targets in scope on snap, then promote's, and returns
+// the changes (none: nothing to commit).
+func applyEdit(in resource.Input, src *Source, params *OutParams, targets []Target, scope pathSet, snap *gitrepo.Snapshot) ([]ImageChange, error) {
+	ed := &Editor{Tree: snapTree{snap}, ValuePaths: src.valuePaths(), Log: in.Log}
+	changes, err := ed.Apply(targets, scope)
+	if err != nil {
+		return nil, err
+	}
+	if params.Promote != nil {
+		pt, err := ed.PromoteTargets(params.Promote.From)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range pt {
+			in.Logf("promote %s: %s", params.Promote.From, t)
+		}
+		ch, err := ed.Apply(pt, pathSet{include: []string{params.Promote.To}, exclude: src.IgnorePaths})
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, ch...)
+	}
+	return changes, nil
+}
+
+// logChanges says what each change set, one line each.
+func logChanges(in resource.Input, changes []ImageChange) {
+	for _, c := range changes {
+		verb := "set"
+		if c.Added {
+			verb = "added an images entry"
+		}
+		if len(c.Through) > 0 {
+			aliases := "the alias on line"
+			if len(c.Through) > 1 {
+				aliases = "the aliases on lines"
+			}
+			verb += fmt.Sprintf(" once, at the anchor on line %d, for %s %s", c.Line, aliases, joinInts(c.Through))
+		}
+		in.Logf("%s: %s: %s %s → %s (%s)", c.File, c.Path, c.Repository, c.Old, c.New, verb)
+	}
 }
 
 func joinInts(ns []int) string {

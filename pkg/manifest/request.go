@@ -46,6 +46,9 @@ type Source struct {
 	// that are not on loopback (those always are), as registry-image's
 	// insecure does.
 	RegistryInsecure bool `json:"registry_insecure"`
+	// Forge is the forge holding the repository, for put's pull_request
+	// (pullrequest.go).
+	Forge *ForgeSource `json:"forge"`
 }
 
 // ValuePath is one explicit Helm value path: repository alone holds a whole
@@ -82,6 +85,9 @@ type OutParams struct {
 	// ResolveDigest looks each tag up in the registry and writes tag@digest.
 	ResolveDigest bool     `json:"resolve_digest"`
 	Promote       *Promote `json:"promote"`
+	// PullRequest delivers the change as a pull request into a base
+	// branch instead of a push to it (pullrequest.go).
+	PullRequest *PullRequestParams `json:"pull_request"`
 }
 
 // ImageParam is one image to set.
@@ -109,6 +115,10 @@ func parseSource(in resource.Input) (*Source, error) {
 	if err := resource.DecodeStrict(in.Request.Source, &s, "source"); err != nil {
 		return nil, err
 	}
+	if s.Forge != nil {
+		in.Secrets.Add(s.Forge.Token)
+	}
+	s.forgeTokenAsPassword()
 	s.Secrets(in.Secrets)
 	in.Secrets.Add(s.RegistryPassword, s.DockerConfig)
 	in.Secrets.AddBasicAuth(s.RegistryUsername, s.RegistryPassword)
@@ -224,11 +234,14 @@ func parseInRequest(in resource.Input) (inRequest, error) {
 func parseOutRequest(in resource.Input) (outRequest, error) {
 	src, err := parseSource(in)
 	params, perr := resource.DecodeParams[OutParams](in)
-	var kerr error
+	var kerr, prerr error
 	if src != nil {
 		kerr = src.LoadSigner()
+		if params != nil && params.PullRequest != nil {
+			prerr = validatePullRequest(src, params.PullRequest)
+		}
 	}
-	return outRequest{Source: src, Params: params}, errors.Join(err, perr, kerr)
+	return outRequest{Source: src, Params: params}, errors.Join(err, perr, kerr, prerr)
 }
 
 // parseRef decodes the requested commit, lowercase: "" when there is none
@@ -279,6 +292,9 @@ func (p *OutParams) Validate() error {
 		if err := gitrepo.ValidBranch(p.PushBranch); err != nil {
 			errs = append(errs, resource.ConfigErrorf("params.push_branch %v", err))
 		}
+	}
+	if p.PullRequest != nil {
+		errs = append(errs, p.PullRequest.validate(p.PushBranch))
 	}
 	return errors.Join(errs...)
 }
