@@ -2,6 +2,9 @@ package concourse
 
 import (
 	"errors"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -54,8 +57,9 @@ func (w logWriter) Write(p []byte) (int, error) {
 // control plane.
 type e2e struct{ *cc.Env }
 
-// TestConcourseEndToEnd runs pipelines-examples/push-direct, flux and argocd
-// (without their image build: testdata/pipeline.yml) on a real Concourse:
+// TestConcourseEndToEnd runs pipelines-examples/push-direct, flux, argocd
+// and oci (without their image build: testdata/pipeline.yml) on a real
+// Concourse:
 // the gitops image from this tree, pulled from a local registry by the
 // worker, bumps the version in a git repo, writes the new tag into the config
 // repo and delivers it: applied and rolled out (direct), or handed to a real
@@ -69,6 +73,7 @@ func TestConcourseEndToEnd(t *testing.T) {
 	t.Run("push-direct", e.pushDirect)
 	t.Run("flux", e.flux)
 	t.Run("argocd", e.argoCD)
+	t.Run("oci", e.oci)
 	t.Logf("total %s", time.Since(start).Round(100*time.Millisecond))
 }
 
@@ -114,6 +119,35 @@ func (e *e2e) argoCD(t *testing.T) {
 	agenttest.Apply(t, e.Kube, argo.Namespace(), agenttest.ArgoCDApplication(ns, e.Git.HTTPURL(cfg), "deploy", ns))
 	e.deliver(t, "argocd", map[string]string{"image-repository": repo, "namespace": argo.Namespace(), "application": ns})
 	e.requirePulled(t, cfg, ns, repo+":0.1.1@"+digest)
+}
+
+// oci: example oci, gitless: the manifests (the Deployment pinned by
+// digest) put as an artifact to the stack's registry (kind artifact), a
+// real Flux pulls it through an OCIRepository and applies it, and the flux
+// put waits for that digest. Flux runs on the host and the registry listens
+// inside the stack's network namespace: Flux reaches it through a proxy on
+// the host's 127.0.0.1.
+func (e *e2e) oci(t *testing.T) {
+	e.needKube(t)
+	agenttest.StartFlux(t, e.Kube)
+	repo, digest := e.appImage(t)
+	cfg := e.repos(t, "oci", cc.Deployment(repo+":0.1.0")) // oci-app holds the version line
+	ns := e.Kube.Namespace(t)
+	registry := &url.URL{Scheme: "http", Host: e.Stack.Registry()}
+	proxy := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(registry); r.Out.Host = registry.Host },
+		Transport: e.Stack.RegistryTransport(),
+	})
+	t.Cleanup(proxy.Close)
+	agenttest.Apply(t, e.Kube, ns, agenttest.FluxOCIKustomization("web", strings.TrimPrefix(proxy.URL, "http://")+"/web-manifests", ">=0.1.0", "./", ns, 30*time.Second))
+	ref := repo + ":0.1.1@" + digest
+	e.deliver(t, "oci", map[string]string{
+		"manifests-repository": e.Stack.Registry() + "/web-manifests",
+		"namespace":            ns,
+		"deployment":           cc.Deployment(ref),
+		"config-revision":      "main@sha1:" + e.Git.Branches(t, cfg)["main"],
+	})
+	e.requireRunning(t, ns, ref)
 }
 
 // up brings the stack up (cc.Up) for the test, and down at its end, after

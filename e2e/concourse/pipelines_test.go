@@ -121,7 +121,7 @@ var gitopsType = map[string]any{
 	},
 }
 
-var kinds = []string{"semver", "manifest", "cluster"}
+var kinds = []string{"semver", "manifest", "cluster", "artifact"}
 
 // TestPipelinesGitopsResources checks, without fly, that every pipeline
 // declares the gitops type as the README does and that every resource of

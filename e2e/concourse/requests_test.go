@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
+	"github.com/gitops-resource/gitops-resource/pkg/artifact"
 	"github.com/gitops-resource/gitops-resource/pkg/cluster"
 	"github.com/gitops-resource/gitops-resource/pkg/manifest"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
@@ -36,6 +37,7 @@ func TestPipelinesRequests(t *testing.T) {
 		"semver":   semver.Kind(),
 		"manifest": manifest.Kind(),
 		"cluster":  cluster.Kind(),
+		"artifact": artifact.Kind(),
 	}
 	for _, p := range pipelines(t) {
 		t.Run(p.name, func(t *testing.T) {
@@ -156,6 +158,8 @@ func versionFor(src map[string]any) map[string]string {
 		return map[string]string{"number": "1.0.0"}
 	case "manifest":
 		return map[string]string{"ref": strings.Repeat("a", 40)}
+	case "artifact":
+		return map[string]string{"tag": "1.0.0", "digest": "sha256:" + strings.Repeat("b", 64)}
 	}
 	return map[string]string{"revision": strings.Repeat("a", 40)}
 }

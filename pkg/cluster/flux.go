@@ -52,26 +52,38 @@ func (flux) request(ctx context.Context, c *kube.Client, obj *unstructured.Unstr
 	return nil, requestSourceReconcile(ctx, c, gvr, kind, ns, name, log)
 }
 
-// judger: health.FluxKustomization, and health.FluxGitRepository for the
-// source watched beside it.
+// judger: health.FluxKustomization, and for the source watched beside it
+// health.FluxGitRepository or health.FluxOCIRepository.
 func (flux) judger(obj *unstructured.Unstructured, rev string) health.Judge {
-	ks, source := health.FluxKustomization(obj, rev), health.FluxGitRepository(rev)
+	ks := health.FluxKustomization(obj, rev)
+	sources := map[string]health.Judge{}
+	for kind, judge := range sourceJudges {
+		sources[kind] = judge(rev)
+	}
 	return func(o *unstructured.Unstructured, now time.Time) health.Status {
-		if o.GetKind() == "GitRepository" {
+		if source, ok := sources[o.GetKind()]; ok {
 			return source(o, now)
 		}
 		return ks(o, now)
 	}
 }
 
-// beside: the Kustomization's GitRepository, so that the wait fails when
-// source-controller refuses the commit (a signature spec.verify rejects)
-// instead of timing out on a Kustomization still Ready on the last one.
-// Without list and watch on gitrepositories (the Role documented before)
-// it warns and waits on the Kustomization alone.
+// sourceJudges are the kinds of source beside watches, and their judges:
+// those that can tell that source-controller refuses the revision.
+var sourceJudges = map[string]func(rev string) health.Judge{
+	"GitRepository": health.FluxGitRepository,
+	"OCIRepository": health.FluxOCIRepository,
+}
+
+// beside: the Kustomization's GitRepository or OCIRepository, so that the
+// wait fails when source-controller refuses the revision (a commit whose
+// signature spec.verify rejects, an artifact it cannot unpack) instead of
+// timing out on a Kustomization still Ready on the last one. Without list
+// and watch on the source's resource (the Role documented before) it warns
+// and waits on the Kustomization alone.
 func (flux) beside(ctx context.Context, c *kube.Client, obj *unstructured.Unstructured, log func(string, ...any)) []*unstructured.Unstructured {
 	kind, ns, name := fluxSourceRef(obj, "spec", "sourceRef")
-	if kind != "GitRepository" {
+	if sourceJudges[kind] == nil {
 		return nil
 	}
 	gvr := fluxSources[kind]
@@ -80,7 +92,7 @@ func (flux) beside(ctx context.Context, c *kube.Client, obj *unstructured.Unstru
 			Namespace: ns, Verb: verb, Group: gvr.Group, Resource: gvr.Resource, Name: name}}}
 		got, err := c.Typed().AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 		if err != nil || !got.Status.Allowed {
-			log("warning: may not %s gitrepositories in namespace %s: waiting on the Kustomization only, without failing fast when Flux refuses the commit (docs/cluster-rbac.md)", verb, ns)
+			log("warning: may not %s %s in namespace %s: waiting on the Kustomization only, without failing fast when Flux refuses the revision (docs/cluster-rbac.md)", verb, gvr.Resource, ns)
 			return nil
 		}
 	}

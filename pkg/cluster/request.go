@@ -285,7 +285,7 @@ func parseAgentParams(in resource.Input, mode string) (*AgentParams, error) {
 	var errs []error
 	switch {
 	case p.Revision == "" && p.RevisionFile == "":
-		errs = append(errs, resource.ConfigErrorf("params.revision or params.revision_file is required for mode %s: the commit to wait for (a manifest get's .git/ref)", mode))
+		errs = append(errs, resource.ConfigErrorf("params.revision or params.revision_file is required for mode %s: the commit or artifact to wait for (a manifest get's .git/ref, an artifact get's digest)", mode))
 	case p.Revision != "" && p.RevisionFile != "":
 		errs = append(errs, resource.ConfigErrorf("params.revision and params.revision_file exclude each other"))
 	}

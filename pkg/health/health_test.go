@@ -296,7 +296,7 @@ func TestFixturesAllUsed(t *testing.T) {
 	for _, c := range helmChartCases {
 		named["flux_helmchart/"+c.fixture] = true
 	}
-	for dir, cases := range map[string][]agentCase{"flux_kustomization": kustomizationCases, "flux_gitrepository": gitRepositoryCases, "argocd_application": applicationCases} {
+	for dir, cases := range map[string][]agentCase{"flux_kustomization": kustomizationCases, "flux_gitrepository": gitRepositoryCases, "flux_ocirepository": ociRepositoryCases, "argocd_application": applicationCases} {
 		for _, c := range cases {
 			for _, f := range c.fixtures {
 				named[dir+"/"+f] = true

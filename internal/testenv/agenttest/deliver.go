@@ -70,22 +70,54 @@ spec: {url: %s, interval: 1h, ref: {branch: main}}
 // it also waits that long at most for the applied objects to be healthy
 // (spec.wait).
 func FluxKustomization(name, url, path, targetNamespace string, healthTimeout time.Duration) string {
+	return FluxGitRepository(url) + fluxKustomization(name, "GitRepository", "config", path, targetNamespace, healthTimeout)
+}
+
+// FluxOCIRepository is an OCIRepository "manifests" following the newest
+// tag in the semver range of repository repo ("127.0.0.1:PORT/name", plain
+// HTTP: insecure), polling hourly: changes arrive when a reconcile is
+// requested. It takes the layer of Flux's media type, as `flux push
+// artifact` writes it, and extracts it.
+func FluxOCIRepository(repo, semverRange string) string {
+	return fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {name: manifests}
+spec:
+  url: oci://%s
+  insecure: true
+  interval: 1h
+  ref: {semver: %q}
+  layerSelector: {mediaType: application/vnd.cncf.flux.content.v1.tar+gzip, operation: extract}
+`, repo, semverRange)
+}
+
+// FluxOCIKustomization is FluxKustomization for an artifact: the
+// FluxOCIRepository of repo and semverRange, and a Kustomization name
+// applying path from it.
+func FluxOCIKustomization(name, repo, semverRange, path, targetNamespace string, healthTimeout time.Duration) string {
+	return FluxOCIRepository(repo, semverRange) + fluxKustomization(name, "OCIRepository", "manifests", path, targetNamespace, healthTimeout)
+}
+
+// fluxKustomization is a Kustomization name applying path from the source
+// kind/source into targetNamespace, pruning, retrying every 3 s, waiting
+// healthTimeout for health when it is > 0.
+func fluxKustomization(name, kind, source, path, targetNamespace string, healthTimeout time.Duration) string {
 	health := ""
 	if healthTimeout > 0 {
 		health = fmt.Sprintf("  wait: true\n  timeout: %s\n", healthTimeout)
 	}
-	return FluxGitRepository(url) + fmt.Sprintf(`---
+	return fmt.Sprintf(`---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: %s}
 spec:
   interval: 1h
   retryInterval: 3s
-  sourceRef: {kind: GitRepository, name: config}
+  sourceRef: {kind: %s, name: %s}
   path: %s
   prune: true
   targetNamespace: %s
-%s`, name, path, targetNamespace, health)
+%s`, name, kind, source, path, targetNamespace, health)
 }
 
 // ArgoCDApplication is how the tests hand a config repo to Argo CD: an
