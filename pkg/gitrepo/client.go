@@ -347,21 +347,28 @@ func (c *Client) TagsAt(ctx context.Context, h plumbing.Hash) ([]string, error) 
 	return tags, nil
 }
 
+// uploadPackSession opens a fetch session with the remote through go-git's
+// transport, as set up by gogit, with the source's credentials; the caller
+// closes it.
+func (c *Client) uploadPackSession() (transport.UploadPackSession, error) {
+	ep, err := transport.NewEndpoint(c.ep.raw)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.NewClient(ep)
+	if err != nil {
+		return nil, err
+	}
+	return cl.NewUploadPackSession(ep, c.auth)
+}
+
 // advertise is the remote's ref advertisement for fetching: its refs and
 // its capabilities.
 func (c *Client) advertise(ctx context.Context) (*packp.AdvRefs, error) {
 	var ar *packp.AdvRefs
 	err := c.backoff.Do(ctx, c.log, "list refs of "+c.URL(), func() error {
 		err := c.gogit(ctx, func(ctx context.Context) error {
-			ep, err := transport.NewEndpoint(c.ep.raw)
-			if err != nil {
-				return err
-			}
-			cl, err := client.NewClient(ep)
-			if err != nil {
-				return err
-			}
-			sess, err := cl.NewUploadPackSession(ep, c.auth)
+			sess, err := c.uploadPackSession()
 			if err != nil {
 				return err
 			}

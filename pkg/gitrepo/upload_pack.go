@@ -11,7 +11,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
 )
 
 // packRequest is what uploadPack asks a server for: the tip of branch
@@ -47,15 +46,7 @@ type packAnswer struct {
 func (c *Client) uploadPack(ctx context.Context, req packRequest, parse func(r io.Reader) error) (packAnswer, error) {
 	var ans packAnswer
 	err := c.gogit(ctx, func(ctx context.Context) error {
-		ep, err := transport.NewEndpoint(c.ep.raw)
-		if err != nil {
-			return err
-		}
-		cl, err := client.NewClient(ep)
-		if err != nil {
-			return err
-		}
-		sess, err := cl.NewUploadPackSession(ep, c.auth)
+		sess, err := c.uploadPackSession()
 		if err != nil {
 			return err
 		}

@@ -21,13 +21,8 @@ import (
 func FluxGitRepository(rev string) Judge {
 	id := RevisionID(rev)
 	return func(o *unstructured.Unstructured, _ time.Time) Status {
-		ready, reason, msg := condition(o, "Ready")
-		state := fmt.Sprintf("Ready=%s, artifact %s", strings.TrimSpace(orNone(ready)+" "+reason), orNone(str(o, "status", "artifact", "revision")))
-		if ready == "False" && msg != "" {
-			state += ": " + msg
-		}
-		requested := o.GetAnnotations()["reconcile.fluxcd.io/requestedAt"]
-		if requested != "" && requested != str(o, "status", "lastHandledReconcileAt") {
+		state, handled := fluxSourceState(o)
+		if !handled {
 			return Status{Current, state + " (reconcile requested)"}
 		}
 		for _, c := range Conditions(o) {
@@ -39,4 +34,18 @@ func FluxGitRepository(rev string) Judge {
 		}
 		return Status{Current, state}
 	}
+}
+
+// fluxSourceState is a Flux source's state in a line (its Ready condition
+// and the revision of its artifact), and whether it has handled the last
+// reconcile request (reconcile.fluxcd.io/requestedAt): until it has, a
+// failure it shows may be stale.
+func fluxSourceState(o *unstructured.Unstructured) (state string, handled bool) {
+	ready, reason, msg := condition(o, "Ready")
+	state = fmt.Sprintf("Ready=%s, artifact %s", strings.TrimSpace(orNone(ready)+" "+reason), orNone(str(o, "status", "artifact", "revision")))
+	if ready == "False" && msg != "" {
+		state += ": " + msg
+	}
+	requested := o.GetAnnotations()["reconcile.fluxcd.io/requestedAt"]
+	return state, requested == "" || requested == str(o, "status", "lastHandledReconcileAt")
 }

@@ -26,13 +26,8 @@ import (
 func FluxOCIRepository(rev string) Judge {
 	id := RevisionID(rev)
 	return func(o *unstructured.Unstructured, _ time.Time) Status {
-		ready, reason, msg := condition(o, "Ready")
-		state := fmt.Sprintf("Ready=%s, artifact %s", strings.TrimSpace(orNone(ready)+" "+reason), orNone(str(o, "status", "artifact", "revision")))
-		if ready == "False" && msg != "" {
-			state += ": " + msg
-		}
-		requested := o.GetAnnotations()["reconcile.fluxcd.io/requestedAt"]
-		if requested != "" && requested != str(o, "status", "lastHandledReconcileAt") {
+		state, handled := fluxSourceState(o)
+		if !handled {
 			return Status{Current, state + " (reconcile requested)"}
 		}
 		if len(id) < 7 || !ociNamesRevision(o, id) {

@@ -315,19 +315,8 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 			}
 			in.Logf("push_branch %s does not exist yet: starting it from %s at %s", branch, src.Branch, tip.String()[:12])
 		}
-		ch, err := applyEdit(in, src, params, targets, scope, snap)
-		if err != nil {
-			return err
-		}
-		changes = ch
-		if len(changes) == 0 {
-			return nil
-		}
-		msg, err := commitMessage(msgTemplate, changes, in.Env, ciSkip)
-		if err != nil {
-			return err
-		}
-		_, err = snap.Commit(msg, author)
+		var err error
+		changes, err = commitEdit(in, src, params, targets, scope, snap, msgTemplate, ciSkip, author)
 		return err
 	})
 	if err != nil {
@@ -350,6 +339,24 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 	}
 	meta.AddBuild(in.Env)
 	return resource.Response{Version: Version{sha}, Metadata: meta}, nil
+}
+
+// commitEdit applies the edit to snap (applyEdit) and commits it with the
+// message of msgTemplate when it changes anything; it returns the changes,
+// none when there is nothing to commit.
+func commitEdit(in resource.Input, src *Source, params *OutParams, targets []Target, scope pathSet, snap *gitrepo.Snapshot, msgTemplate string, ciSkip bool, author gitrepo.Signature) ([]ImageChange, error) {
+	changes, err := applyEdit(in, src, params, targets, scope, snap)
+	if err != nil || len(changes) == 0 {
+		return nil, err
+	}
+	msg, err := commitMessage(msgTemplate, changes, in.Env, ciSkip)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := snap.Commit(msg, author); err != nil {
+		return nil, err
+	}
+	return changes, nil
 }
 
 // applyEdit sets the targets in scope on snap, then promote's, and returns

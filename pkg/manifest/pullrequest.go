@@ -664,18 +664,8 @@ func outPullRequest(stepCtx, ctx context.Context, in resource.Input, req outRequ
 		if snap.Head == nil {
 			return resource.ConfigErrorf("branch %s does not exist on %s: there is nothing to edit", base, client.URL())
 		}
-		ch, err := applyEdit(in, src, params, targets, scope, snap)
-		if err != nil {
-			return err
-		}
-		if changes = ch; len(changes) == 0 {
-			return nil
-		}
-		msg, err := commitMessage(msgTemplate, changes, in.Env, ciSkip)
-		if err != nil {
-			return err
-		}
-		_, err = snap.Commit(msg, author)
+		var err error
+		changes, err = commitEdit(in, src, params, targets, scope, snap, msgTemplate, ciSkip, author)
 		return err
 	})
 	if err != nil {
