@@ -29,6 +29,7 @@ const (
 	passphrase = "correct-horse-passphrase"
 	regSecret  = "registry-s3cret-token"
 	token      = "eyJhbGciOiJSUzI1NiJ9.not-a-real-token-value"
+	forgeToken = "gta_forge-token-not-for-logs"
 	// oddPassword is cloud-generated: unescaped in a URL, it keeps the URL
 	// from parsing.
 	oddPassword = "Vq8/Lm#3 xB@tP9%zz"
@@ -69,6 +70,16 @@ func TestNoCredentialLeaksFromAnyVerb(t *testing.T) {
 	t.Cleanup(reg.Close)
 	regRepo := strings.TrimPrefix(reg.URL, "http://") + "/acme/web"
 
+	// forgeSrv answers every API call 401, as a forge does to a bad token.
+	forgeSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"message":"token is required"}`, http.StatusUnauthorized)
+	}))
+	t.Cleanup(forgeSrv.Close)
+	forge := map[string]any{"type": "gitea", "url": forgeSrv.URL, "token": forgeToken}
+	git.CreateRepo(t, "acme/app") // a forge's repository is owner/name
+	forgeSHA := git.Commit(t, "acme/app", "main", map[string]string{"deploy.yaml": "spec:\n  containers:\n  - image: acme/web:1.0\n"}, "seed")
+	artifactVersion := map[string]string{"tag": "1.0", "digest": "sha256:" + strings.Repeat("0", 64)}
+
 	env := kube.Env(t)
 	ns := env.Namespace(t)
 	denied := env.ServiceAccount(t, ns) // no permissions at all
@@ -95,6 +106,12 @@ func TestNoCredentialLeaksFromAnyVerb(t *testing.T) {
 		{name: "manifest/password that keeps the URL from parsing", source: map[string]any{"kind": "manifest", "uri": "http://ci:" + oddPassword + "@" + git.HTTPAddr() + "/app.git", "branch": "main"}, params: manifestParams, version: map[string]string{"ref": sha}, secrets: []string{oddPassword, "Vq8/Lm#3"}},
 		{name: "manifest/registry 401", source: httpSrc("manifest", map[string]any{"password": "the-right-password", "registry_username": "ci", "registry_password": regSecret}),
 			params: map[string]any{"images": []map[string]any{{"repository": regRepo, "tag": "2.0"}}, "resolve_digest": true}, version: map[string]string{"ref": sha}, secrets: []string{regSecret}, onlyOut: true},
+		{name: "manifest/forge 401", source: httpSrc("manifest", map[string]any{"uri": git.HTTPURL("acme/app"), "password": "the-right-password", "forge": forge}),
+			params: map[string]any{"images": manifestParams["images"], "pull_request": map[string]any{}}, version: map[string]string{"ref": forgeSHA}, secrets: []string{forgeToken}, onlyOut: true},
+		{name: "manifest/forge token as the git password", source: map[string]any{"kind": "manifest", "uri": git.HTTPURL("acme/app"), "branch": "main", "forge": forge},
+			params: map[string]any{"images": manifestParams["images"], "pull_request": map[string]any{}}, version: map[string]string{"ref": forgeSHA}, secrets: []string{forgeToken}},
+		{name: "artifact/registry 401", source: map[string]any{"kind": "artifact", "repository": strings.TrimPrefix(reg.URL, "http://") + "/acme/manifests", "tag": "1.0", "username": "ci", "password": regSecret},
+			params: map[string]any{"path": ".", "tag": "1.0", "source": "https://git.example.com/acme/config.git", "revision": "main@sha1:" + sha}, version: artifactVersion, secrets: []string{regSecret}},
 		{name: "cluster/wrong token", source: map[string]any{"kind": "cluster", "server": host, "token": token, "insecure_skip_tls_verify": true, "namespace": ns, "resources": []string{"deployment/web"}},
 			params: map[string]any{"path": "m.yaml"}, version: map[string]string{"revision": "x"}, secrets: []string{token}},
 		{name: "cluster/kubeconfig that does not parse", source: map[string]any{"kind": "cluster", "kubeconfig": brokenKubeconfig, "resources": []string{"deployment/web"}},
