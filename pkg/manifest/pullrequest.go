@@ -658,6 +658,11 @@ func outPullRequest(stepCtx, ctx context.Context, in resource.Input, req outRequ
 	// [ci skip] in the head commit would stop the forge's CI from checking
 	// the pull request: by default it is not written here.
 	ciSkip := params.CISkip != nil && *params.CISkip
+	// Ask the forge before writing: a token or URL it refuses fails the put
+	// with nothing pushed.
+	if _, err := f.FindOpen(ctx, branch, base); err != nil {
+		return resource.Response{}, fmt.Errorf("look for an open pull request from %s into %s: %w", branch, base, err)
+	}
 	var changes []ImageChange
 	res, err := client.UpdateBranchFrom(ctx, base, branch, 1, func(snap *gitrepo.Snapshot) error {
 		changes = nil
