@@ -2,6 +2,7 @@ package concourse
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -9,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"code.gitea.io/sdk/gitea"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gitops-resource/gitops-resource/internal/gittest"
 	"github.com/gitops-resource/gitops-resource/internal/testenv/agenttest"
 	cc "github.com/gitops-resource/gitops-resource/internal/testenv/concourse"
+	"github.com/gitops-resource/gitops-resource/internal/testenv/giteatest"
 	"github.com/gitops-resource/gitops-resource/internal/testenv/kubetest"
 )
 
@@ -57,14 +60,15 @@ func (w logWriter) Write(p []byte) (int, error) {
 // control plane.
 type e2e struct{ *cc.Env }
 
-// TestConcourseEndToEnd runs pipelines-examples/push-direct, flux, argocd
-// and oci (without their image build: testdata/pipeline.yml) on a real
-// Concourse:
+// TestConcourseEndToEnd runs pipelines-examples/push-direct, flux, argocd,
+// oci and protected-main (without their image build: testdata/pipeline.yml)
+// on a real Concourse:
 // the gitops image from this tree, pulled from a local registry by the
 // worker, bumps the version in a git repo, writes the new tag into the config
 // repo and delivers it: applied and rolled out (direct), or handed to a real
 // Flux or Argo CD and waited for. Without a control plane (outside CI) only
-// the git part of push-direct runs; without the agents, their pipelines skip.
+// the git part of push-direct (and protected-main) runs; without the agents,
+// their pipelines skip, and without a Gitea built, protected-main.
 func TestConcourseEndToEnd(t *testing.T) {
 	needRuntime(t)
 	start := time.Now()
@@ -74,6 +78,7 @@ func TestConcourseEndToEnd(t *testing.T) {
 	t.Run("flux", e.flux)
 	t.Run("argocd", e.argoCD)
 	t.Run("oci", e.oci)
+	t.Run("protected-main", e.protectedMain)
 	t.Logf("total %s", time.Since(start).Round(100*time.Millisecond))
 }
 
@@ -148,6 +153,68 @@ func (e *e2e) oci(t *testing.T) {
 		"config-revision":      "main@sha1:" + e.Git.Branches(t, cfg)["main"],
 	})
 	e.requireRunning(t, ns, ref)
+}
+
+// protectedMain: example protected-main, push-direct into a config repo on
+// a real Gitea (giteatest, on the host, exposed in the stack's namespace)
+// whose main takes no pushes: the config put opens a pull request and merges
+// it through Gitea's API, and the cluster put (direct) applies the merge
+// commit, stamping it as the objects' revision.
+func (e *e2e) protectedMain(t *testing.T) {
+	const mode = "protected-main"
+	forge := giteatest.Start(t)
+	app := mode + "-app"
+	e.Git.CreateRepo(t, app)
+	e.Git.Commit(t, app, "version", map[string]string{"version": "0.1.0"}, "start at 0.1.0")
+	repo := forge.CreateRepo(t, map[string]string{"deploy/deployment.yaml": cc.Deployment(cc.WebRepository + ":0.1.0")})
+	repo.Protect(t, "main")
+	base := repo.Tip(t, "main")
+	addr, err := e.Stack.Expose(strings.TrimPrefix(forge.URL, "http://"))
+	require.NoError(t, err)
+	vars := map[string]string{
+		"image-repository": cc.WebRepository,
+		"config-uri":       "http://" + addr + "/" + repo.FullName() + ".git",
+		"gitea-token":      forge.Token,
+	}
+	var ns string
+	if e.Kube != nil {
+		ns = e.Kube.Namespace(t)
+		vars["namespace"] = ns
+	}
+	out, err := e.Deliver(t.Context(), t.TempDir(), mode, vars)
+	require.NoError(t, err)
+	e.requireGreen(t, mode, out)
+	require.NotContains(t, out, forge.Token, "the token stays out of the build log")
+
+	c := forge.Client(t)
+	prs, _, err := c.ListRepoPullRequests(repo.Owner, repo.Name, gitea.ListPullRequestsOptions{State: gitea.StateAll})
+	require.NoError(t, err)
+	require.Len(t, prs, 1, "one pull request carries the change")
+	pr := prs[0]
+	require.True(t, pr.HasMerged, "the put merged %s", pr.HTMLURL)
+	require.NotNil(t, pr.MergedCommitID)
+	require.NotNil(t, pr.Head)
+	merge := *pr.MergedCommitID
+	// The put opened it, merged its head through the API (not a person:
+	// nobody else touches the repo) and waited for the merge.
+	require.Contains(t, out, fmt.Sprintf("opened pull request #%d: ", pr.Index))
+	require.Contains(t, out, "(merge) at "+pr.Head.Sha[:12])
+	require.Contains(t, out, "is merged: "+merge[:12]+" is on main")
+	require.Equal(t, merge, repo.Tip(t, "main"), "main's tip is the merge commit")
+	commit, _, err := c.GetSingleCommit(repo.Owner, repo.Name, merge)
+	require.NoError(t, err)
+	parents := make([]string, len(commit.Parents))
+	for i, p := range commit.Parents {
+		parents[i] = p.SHA
+	}
+	require.Equal(t, []string{base, pr.Head.Sha}, parents, "a merge of the pull request's head into main")
+	require.Equal(t, cc.Deployment(cc.WebRepository+":0.1.1"), repo.ReadFile(t, "main", "deploy/deployment.yaml"), "only the tag changes")
+	if e.Kube != nil {
+		e.requireRunning(t, ns, cc.WebRepository+":0.1.1")
+		d, err := e.Kube.Client().AppsV1().Deployments(ns).Get(t.Context(), "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Equal(t, merge, d.Annotations["gitops-resource.io/revision"], "the cluster put applied the merge commit")
+	}
 }
 
 // up brings the stack up (cc.Up) for the test, and down at its end, after

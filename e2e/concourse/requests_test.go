@@ -300,6 +300,7 @@ current-context: c
 		"gpg-signing-key":    gittest.NewGPGKey(t, gittest.GPGOptions{}).Private,
 		"registry-username":  "ci",
 		"registry-password":  "stand-in",
+		"gitea-token":        "stand-in-token",
 		"kubeconfig":         kubeconfig,
 		"dev-kubeconfig":     kubeconfig,
 		"staging-kubeconfig": kubeconfig,
