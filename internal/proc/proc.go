@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -300,4 +301,23 @@ func procNetAddr(s string) (string, error) {
 		binary.LittleEndian.PutUint32(ip[w*4:], uint32(word))
 	}
 	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port))), nil
+}
+
+// WaitHTTP polls (Poll) until url answers 200 OK, while p runs.
+func WaitHTTP(ctx context.Context, p *Process, url string) error {
+	return Poll(ctx, p.Name+" at "+url, p, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	})
 }

@@ -138,10 +138,10 @@ func LaunchArgoCD(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Ar
 	if err != nil {
 		return nil, fmt.Errorf("start argocd: %w", err)
 	}
-	if err := waitHTTP(ctx, repo, "http://"+addr(repoMetricsPort)+"/healthz"); err != nil {
+	if err := proc.WaitHTTP(ctx, repo, "http://"+addr(repoMetricsPort)+"/healthz"); err != nil {
 		return nil, fmt.Errorf("start argocd: %w", err)
 	}
-	if err := waitHTTP(ctx, ctrl, "http://"+addr(controllerMetricsPort)+"/healthz"); err != nil {
+	if err := proc.WaitHTTP(ctx, ctrl, "http://"+addr(controllerMetricsPort)+"/healthz"); err != nil {
 		return nil, fmt.Errorf("start argocd: %w", err)
 	}
 	fmt.Fprintf(o.log, "agenttest: argocd ready in %s (CRDs and config %s; repo-server %s, redis %s, logs in %s)\n",

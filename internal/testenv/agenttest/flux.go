@@ -111,10 +111,10 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 	if err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
 	}
-	if err := waitHTTP(ctx, src, "http://"+addr(ports[2])+"/readyz"); err != nil {
+	if err := proc.WaitHTTP(ctx, src, "http://"+addr(ports[2])+"/readyz"); err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
 	}
-	if err := waitHTTP(ctx, kus, "http://"+addr(ports[4])+"/readyz"); err != nil {
+	if err := proc.WaitHTTP(ctx, kus, "http://"+addr(ports[4])+"/readyz"); err != nil {
 		return nil, fmt.Errorf("start flux: %w", err)
 	}
 	if o.helm {
@@ -125,7 +125,7 @@ func LaunchFlux(ctx context.Context, env *kubetest.Env, opts ...Option) (_ *Flux
 		if err != nil {
 			return nil, fmt.Errorf("start flux: %w", err)
 		}
-		if err := waitHTTP(ctx, helm, "http://"+addr(ports[6])+"/readyz"); err != nil {
+		if err := proc.WaitHTTP(ctx, helm, "http://"+addr(ports[6])+"/readyz"); err != nil {
 			return nil, fmt.Errorf("start flux: %w", err)
 		}
 	}

@@ -5,32 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/gitops-resource/gitops-resource/internal/proc"
 )
-
-// waitHTTP waits until url answers 200 OK.
-func waitHTTP(ctx context.Context, p *proc.Process, url string) error {
-	return proc.Poll(ctx, p.Name+" at "+url, p, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	})
-}
 
 // waitTCP waits until addr accepts a connection.
 func waitTCP(ctx context.Context, p *proc.Process, addr string) error {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -114,27 +113,11 @@ func launch(ctx context.Context, bin, dir string) (*Server, error) {
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := proc.Poll(readyCtx, "gitea at "+s.URL, s.process, s.healthy); err != nil {
+	if err := proc.WaitHTTP(readyCtx, s.process, s.URL+"/api/healthz"); err != nil {
 		_ = s.process.Stop(10 * time.Second)
 		return nil, fmt.Errorf("giteatest: %w", err)
 	}
 	return s, nil
-}
-
-func (s *Server) healthy(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/api/healthz: %s", resp.Status)
-	}
-	return nil
 }
 
 // Stop stops gitea (SIGTERM, then SIGKILL after 10 s) and removes its dir.
