@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -53,9 +54,28 @@ type boundedStorage struct{ *memory.Storage }
 
 func newStorage() boundedStorage { return boundedStorage{memory.NewStorage()} }
 
+// packStorage is a snapshot's storage: it takes in a pack that has been
+// checked against the bounds (parsePack), as a fetch driven by hand
+// (uploadPack) hands it over, or checks one itself (PackfileWriter), as
+// go-git's Fetch hands it over.
+type packStorage interface {
+	storage.Storer
+	storer.PackfileWriter
+	parsePack(r io.Reader) error
+}
+
 // PackfileWriter implements storer.PackfileWriter.
 func (s boundedStorage) PackfileWriter() (io.WriteCloser, error) {
-	return newPackWriter(s.Storage, packLimits{MaxPackObjects, MaxPackMemory, MaxPackBytes}), nil
+	return newCheckedPackWriter(packLimits{MaxPackObjects, MaxPackMemory, MaxPackBytes}, s.parsePack), nil
+}
+
+// parsePack reads a checked pack into memory.
+func (s boundedStorage) parsePack(r io.Reader) error {
+	p, err := packfile.NewParserWithStorage(packfile.NewScanner(r), s.Storage)
+	if err == nil {
+		_, err = p.Parse()
+	}
+	return err
 }
 
 // packLimits are the bounds a pack is checked against.
@@ -76,19 +96,9 @@ type packWriter struct {
 	parsed  chan error
 }
 
-func newPackWriter(st storer.EncodedObjectStorer, limits packLimits) *packWriter {
-	return newCheckedPackWriter(limits, func(r io.Reader) error {
-		p, err := packfile.NewParserWithStorage(packfile.NewScanner(r), st)
-		if err == nil {
-			_, err = p.Parse()
-		}
-		return err
-	})
-}
-
 // newCheckedPackWriter is a packWriter whose checked pack goes to parse,
-// which reads it to its end: go-git's parser into memory (newPackWriter), or
-// a pack file on disk (History).
+// which reads it to its end: go-git's parser into memory (a packStorage's
+// parsePack), or a pack file on disk (History).
 func newCheckedPackWriter(limits packLimits, parse func(r io.Reader) error) *packWriter {
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()

@@ -23,7 +23,7 @@ var defaultLimits = packLimits{MaxPackObjects, MaxPackMemory, MaxPackBytes}
 // writePack sends pack through a packWriter into st, as go-git's fetch
 // does, and returns the fetch's error.
 func writePack(st *memory.Storage, limits packLimits, pack []byte) error {
-	w := newPackWriter(st, limits)
+	w := newCheckedPackWriter(limits, boundedStorage{st}.parsePack)
 	_, err := io.Copy(w, bytes.NewReader(pack))
 	if cerr := w.Close(); err == nil {
 		err = cerr

@@ -139,10 +139,11 @@ func (c *Client) UpdateBranchFrom(ctx context.Context, base, branch string, dept
 // snapshot's new commit and base's tip as its only parent, and gives its
 // message.
 func (c *Client) sameChange(ctx context.Context, branch string, old plumbing.Hash, snap *Snapshot) (bool, string, error) {
-	repo, tip, err := c.fetchBranch(ctx, newStorage(), branch, 1)
+	repo, ans, err := c.fetchBranch(ctx, newStorage(), branch, 1)
 	if err != nil {
 		return false, "", err
 	}
+	tip := ans.tip
 	if tip != old {
 		return false, "", nil // moved since: the push's lease decides
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
-	"github.com/go-git/go-git/v5/storage"
 
 	"github.com/gitops-resource/gitops-resource/pkg/retry"
 )
@@ -143,53 +142,65 @@ func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snaps
 }
 
 func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot, error) {
-	repo, tip, err := c.fetchBranch(ctx, c.snapshotStorage(), branch, depth)
+	repo, ans, err := c.fetchBranch(ctx, c.snapshotStorage(), branch, depth)
 	switch {
 	case err != nil:
 		return nil, err
-	case tip.IsZero():
-		return newSnapshot(repo, branch, nil), nil
+	case ans.tip.IsZero():
+		snap := newSnapshot(repo, branch, nil)
+		snap.refs = ans.refs
+		return snap, nil
 	}
-	head, err := repo.CommitObject(tip)
+	head, err := repo.CommitObject(ans.tip)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s from %s: read commit %s: %w", branch, c.URL(), tip, err)
+		return nil, fmt.Errorf("fetch %s from %s: read commit %s: %w", branch, c.URL(), ans.tip, err)
 	}
-	return newSnapshot(repo, branch, head), nil
+	snap := newSnapshot(repo, branch, head)
+	snap.refs = ans.refs
+	return snap, nil
 }
 
 // snapshotStorage is new storage for a Snapshot: objects in memory, and
 // the packs as they came too when the client is ForCheckout.
-func (c *Client) snapshotStorage() storage.Storer {
+func (c *Client) snapshotStorage() packStorage {
 	if c.checkout {
 		return newPackKeepingStorage()
 	}
 	return newStorage()
 }
 
-// fetchBranch fetches branch at depth into st, new storage, and returns
-// the repository and the branch's tip, or the zero hash when the branch
-// does not exist.
-func (c *Client) fetchBranch(ctx context.Context, st storage.Storer, branch string, depth int) (*git.Repository, plumbing.Hash, error) {
-	local := plumbing.NewRemoteReferenceName("origin", branch)
-	repo, err := c.fetchRef(ctx, st, plumbing.NewBranchReferenceName(branch).String(), local, depth)
-	var noMatch git.NoMatchingRefSpecError
-	switch {
-	case errors.As(err, &noMatch), errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return repo, plumbing.ZeroHash, nil
-	case err != nil:
-		return nil, plumbing.ZeroHash, c.describe("fetch "+branch+" from", err)
-	}
-	ref, err := repo.Reference(local, true)
+// fetchBranch fetches branch at depth into st, new storage, as origin's
+// remote-tracking branch, driving upload-pack by hand (uploadPack), so that
+// the ref advertisement it read comes back with the branch's tip (the zero
+// hash when the branch does not exist): one listing of the remote's refs
+// serves the fetch, its tags and the search for an older commit.
+func (c *Client) fetchBranch(ctx context.Context, st packStorage, branch string, depth int) (*git.Repository, packAnswer, error) {
+	repo, err := git.Init(st, nil)
 	if err != nil {
-		return nil, plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", branch, c.URL(), err)
+		return nil, packAnswer{}, err
 	}
-	return repo, ref.Hash(), nil
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}}); err != nil {
+		return nil, packAnswer{}, err
+	}
+	ans, err := c.uploadPack(ctx, packRequest{branch: branch, depth: depth}, st.parsePack)
+	if err != nil || ans.tip.IsZero() {
+		return repo, ans, err
+	}
+	if err := st.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName("origin", branch), ans.tip)); err != nil {
+		return nil, packAnswer{}, err
+	}
+	if len(ans.shallows) > 0 {
+		if err := st.SetShallow(ans.shallows); err != nil {
+			return nil, packAnswer{}, err
+		}
+	}
+	return repo, ans, nil
 }
 
 // fetchRef fetches src (a ref, or a commit SHA) at depth into st, new
 // storage, as local. Being new, the storage has nothing to negotiate (see
 // Snapshot).
-func (c *Client) fetchRef(ctx context.Context, st storage.Storer, src string, local plumbing.ReferenceName, depth int) (*git.Repository, error) {
+func (c *Client) fetchRef(ctx context.Context, st packStorage, src string, local plumbing.ReferenceName, depth int) (*git.Repository, error) {
 	repo, err := git.Init(st, nil)
 	if err != nil {
 		return nil, err
@@ -245,7 +256,7 @@ func (c *Client) FetchCommit(ctx context.Context, snap *Snapshot, sha string) (p
 	if _, err := snap.repo.CommitObject(h); err == nil {
 		return h, nil
 	}
-	ar, err := c.advertise(ctx)
+	ar, err := c.refsOf(ctx, snap)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -327,13 +338,15 @@ func branchAt(ar *packp.AdvRefs, h plumbing.Hash) (plumbing.ReferenceName, bool)
 	return plumbing.ReferenceName(names[0]), true
 }
 
-// TagsAt lists the remote's tags on commit h, lightweight or annotated,
-// sorted.
-func (c *Client) TagsAt(ctx context.Context, h plumbing.Hash) ([]string, error) {
-	ar, err := c.advertise(ctx)
+// TagsAt lists the remote's tags on the snapshot's commit, lightweight or
+// annotated, sorted, as the remote advertised them when the snapshot was
+// fetched.
+func (c *Client) TagsAt(ctx context.Context, snap *Snapshot) ([]string, error) {
+	ar, err := c.refsOf(ctx, snap)
 	if err != nil {
 		return nil, err
 	}
+	h := snap.HeadHash()
 	var tags []string
 	for name, at := range ar.References {
 		if peeled, ok := ar.Peeled[name]; ok {
@@ -345,6 +358,15 @@ func (c *Client) TagsAt(ctx context.Context, h plumbing.Hash) ([]string, error) 
 	}
 	sort.Strings(tags)
 	return tags, nil
+}
+
+// refsOf is the ref advertisement the snapshot was fetched with, or a new
+// one when it has none.
+func (c *Client) refsOf(ctx context.Context, snap *Snapshot) (*packp.AdvRefs, error) {
+	if snap.refs != nil {
+		return snap.refs, nil
+	}
+	return c.advertise(ctx)
 }
 
 // uploadPackSession opens a fetch session with the remote through go-git's

@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
@@ -43,6 +44,9 @@ type Snapshot struct {
 	blobsMu sync.Mutex
 	// signer signs the commits and tags made (Update sets the client's).
 	signer *Signer
+	// refs is the remote's ref advertisement the snapshot was fetched
+	// with (nil: not kept).
+	refs *packp.AdvRefs
 }
 
 func newSnapshot(repo *git.Repository, branch string, head *object.Commit) *Snapshot {

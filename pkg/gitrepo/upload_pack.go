@@ -31,6 +31,8 @@ type packAnswer struct {
 	// shallows are the commits sent whose parents were not; unshallows the
 	// client's shallows whose parents were sent.
 	shallows, unshallows []plumbing.Hash
+	// refs is the ref advertisement read (nil for an empty repository).
+	refs *packp.AdvRefs
 }
 
 // uploadPack drives git's upload-pack by hand (go-git's Fetch can only
@@ -58,6 +60,7 @@ func (c *Client) uploadPack(ctx context.Context, req packRequest, parse func(r i
 		if err != nil {
 			return err
 		}
+		ans.refs = ar
 		tip, ok := ar.References[plumbing.NewBranchReferenceName(req.branch).String()]
 		if !ok {
 			return nil

@@ -40,24 +40,27 @@ func newPackKeepingStorage() packKeepingStorage {
 
 // PackfileWriter implements storer.PackfileWriter.
 func (s packKeepingStorage) PackfileWriter() (io.WriteCloser, error) {
-	return newCheckedPackWriter(packLimits{MaxPackObjects, MaxPackMemory, MaxPackBytes}, func(r io.Reader) error {
-		var data bytes.Buffer
-		idx := new(idxfile.Writer)
-		p, err := packfile.NewParserWithStorage(packfile.NewScanner(io.TeeReader(r, &data)), s.Storage, idx)
-		if err != nil {
-			return err
-		}
-		sum, err := p.Parse()
-		if err != nil {
-			return err
-		}
-		mi, err := idx.Index()
-		if err != nil {
-			return err
-		}
-		*s.packs = append(*s.packs, keptPack{data: data.Bytes(), idx: mi, sum: sum})
-		return nil
-	}), nil
+	return newCheckedPackWriter(packLimits{MaxPackObjects, MaxPackMemory, MaxPackBytes}, s.parsePack), nil
+}
+
+// parsePack reads a checked pack into memory, and keeps it as it came.
+func (s packKeepingStorage) parsePack(r io.Reader) error {
+	var data bytes.Buffer
+	idx := new(idxfile.Writer)
+	p, err := packfile.NewParserWithStorage(packfile.NewScanner(io.TeeReader(r, &data)), s.Storage, idx)
+	if err != nil {
+		return err
+	}
+	sum, err := p.Parse()
+	if err != nil {
+		return err
+	}
+	mi, err := idx.Index()
+	if err != nil {
+		return err
+	}
+	*s.packs = append(*s.packs, keptPack{data: data.Bytes(), idx: mi, sum: sum})
+	return nil
 }
 
 // adopt makes the objects (and the kept packs, and shallow commits) of

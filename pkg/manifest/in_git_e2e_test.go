@@ -245,6 +245,35 @@ func TestManifestInIsAGitCheckout(t *testing.T) {
 	}
 }
 
+// TestManifestInListsRefsOnce: a get of the tip asks the server twice, as
+// git clone --depth 1 does: one ref listing, which gives the branch's tip
+// and the tags on it too, and one pack.
+func TestManifestInListsRefsOnce(t *testing.T) {
+	t.Parallel()
+	var listings, packs atomic.Int64
+	srv := gittest.New(t, gittest.WithHTTPFault(func(r *http.Request) gittest.Fault {
+		switch {
+		case r.Method == http.MethodGet && gittest.Service(r) == "git-upload-pack":
+			listings.Add(1)
+		case r.Method == http.MethodPost && gittest.Service(r) == "git-upload-pack":
+			packs.Add(1)
+		}
+		return gittest.Fault{}
+	}))
+	srv.CreateRepo(t, "deploy")
+	tip := srv.Commit(t, "deploy", "main", map[string]string{"apps/web.yaml": deployment("1.0")}, "seed")
+	srv.Tag(t, "deploy", "v1.0", tip, "release 1.0")
+
+	dir := t.TempDir()
+	src := map[string]any{"kind": "manifest", "uri": srv.HTTPURL("deploy"), "branch": "main"}
+	rt.Run(t, "in", dir, map[string]any{"source": src, "version": map[string]string{"ref": tip}}, nil).OK(t, nil)
+	require.Equal(t, int64(1), listings.Load(), "ref listings")
+	require.Equal(t, int64(1), packs.Load(), "packs")
+	data, err := os.ReadFile(filepath.Join(dir, ".git", "tags"))
+	require.NoError(t, err)
+	require.Equal(t, "v1.0\n", string(data), "the tag, from the one listing")
+}
+
 // TestManifestInKeepsTheRepoOwnImagesJSON: a repository holding files
 // named images.json and manifests.tgz gets them checked out as they are;
 // the get's own images.json and manifests.tgz are in .git/gitops/, where

@@ -151,7 +151,7 @@ func In(ctx context.Context, in resource.Input) (resource.Response, error) {
 			return resource.Response{}, err
 		}
 	}
-	tags, err := client.TagsAt(ctx, snap.HeadHash())
+	tags, err := client.TagsAt(ctx, snap)
 	if err != nil {
 		return resource.Response{}, err
 	}
