@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 
@@ -146,33 +149,64 @@ func (e *Editor) parse(name string) (*yamledit.File, error) {
 }
 
 // Find lists every image reference in the YAML files in scope. A file that
-// does not parse is an error naming it (and the line).
+// does not parse is an error naming it (and the line). The files are parsed
+// findWorkers at a time (parsing is CPU, and In runs it beside a checkout);
+// the answer keeps the files' order.
 func (e *Editor) Find(scope pathSet) ([]Found, error) {
 	names, err := e.files(scope)
 	if err != nil {
 		return nil, err
 	}
+	type result struct {
+		found []Found
+		err   error
+	}
+	results := make([]result, len(names))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(findWorkers, runtime.GOMAXPROCS(0), len(names)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(names); i = int(next.Add(1) - 1) {
+				results[i].found, results[i].err = e.findIn(names[i])
+			}
+		})
+	}
+	wg.Wait()
 	out := []Found{}
 	var errs []error
-	for _, n := range names {
-		f, err := e.parse(n)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, img := range f.FindImages(yamledit.FindOptions{ValuePaths: e.ValuePaths}) {
-			fd := Found{File: n, Document: img.Doc, Path: img.Path, Kind: img.Kind, Repository: fullRepository(img),
-				Tag: img.Tag, Digest: img.Digest, Source: string(img.Source)}
-			if img.Setter != nil {
-				fd.Setter = img.Setter.Policy
-				if img.Setter.Field != "" {
-					fd.Setter += ":" + img.Setter.Field
-				}
-			}
-			out = append(out, fd)
+	for _, r := range results {
+		out = append(out, r.found...)
+		if r.err != nil {
+			errs = append(errs, r.err)
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// findWorkers is how many files Find parses at once. It bounds the memory
+// of a hostile tree too: a parse may take up to yamledit.MaxNodes nodes, so
+// at most this many such trees are alive at a time.
+const findWorkers = 2
+
+// findIn lists the image references in one file.
+func (e *Editor) findIn(name string) ([]Found, error) {
+	f, err := e.parse(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []Found
+	for _, img := range f.FindImages(yamledit.FindOptions{ValuePaths: e.ValuePaths}) {
+		fd := Found{File: name, Document: img.Doc, Path: img.Path, Kind: img.Kind, Repository: fullRepository(img),
+			Tag: img.Tag, Digest: img.Digest, Source: string(img.Source)}
+		if img.Setter != nil {
+			fd.Setter = img.Setter.Policy
+			if img.Setter.Field != "" {
+				fd.Setter += ":" + img.Setter.Field
+			}
+		}
+		out = append(out, fd)
+	}
+	return out, nil
 }
 
 // fullRepository is the repository an image names, with a Helm values
