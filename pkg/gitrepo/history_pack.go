@@ -226,7 +226,7 @@ func (p *packReader) content(i int) (plumbing.ObjectType, []byte, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		if data, err = packfile.PatchDelta(data, delta); err != nil {
+		if data, err = applyDelta(data, delta); err != nil {
 			return 0, nil, fmt.Errorf("apply the delta of object %d of the pack: %w", chain[k]+1, err)
 		}
 		p.cache.put(p.first+chain[k], typ, data)
@@ -319,8 +319,7 @@ func (c *byteCache) get(i int) (*cacheEntry, bool) {
 	return el.Value.(*cacheEntry), true
 }
 
-// put caches data, counting what it holds (its capacity: PatchDelta's
-// buffers are up to twice what they hold).
+// put caches data, counting what it holds (its capacity).
 func (c *byteCache) put(i int, typ plumbing.ObjectType, data []byte) {
 	if cap(data) > c.max {
 		return
