@@ -272,6 +272,9 @@ func Out(ctx context.Context, in resource.Input) (resource.Response, error) {
 			if errors.As(err, &nf) {
 				return resource.Response{}, resource.ConfigErrorf("params.images[%d]: %v: nothing was written", i, err)
 			}
+			if registry.AccessDenied(err) {
+				return resource.Response{}, fmt.Errorf("params.images[%d]: %w: check source.registry_username/registry_password or docker_config", i, err)
+			}
 			if err != nil {
 				return resource.Response{}, fmt.Errorf("params.images[%d]: %w", i, err)
 			}

@@ -104,52 +104,18 @@ func ValidateDockerConfig(content string) error {
 	return err
 }
 
-// Resolve returns the digest (sha256:...) the registry serves for repo:tag.
-// The manifest is asked for with HEAD, and with GET when the registry does
-// not answer HEAD. Registries on localhost or 127.0.0.1, and every registry
+// Resolve returns the digest (sha256:...) the registry serves for repo:tag
+// (Docker Hub's short names allowed): NewRepository's requests, for one tag,
+// with its errors (*NotFoundError, or one AccessDenied recognises). The
+// manifest is asked for with HEAD, and with GET when the registry does not
+// answer HEAD. Registries on localhost or 127.0.0.1, and every registry
 // WithInsecure(true), are spoken to over plain HTTP.
 func Resolve(ctx context.Context, repo, tag string, opts ...Option) (string, error) {
-	o := defaults()
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return "", err
-		}
-	}
-	var nameOpts []name.Option
-	if o.insecure || isLoopback(repo) {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	ref, err := name.NewTag(repo+":"+tag, nameOpts...)
+	r, err := newRepository(ctx, repo, false, opts)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s:%s: %w", repo, tag, err)
 	}
-	auth, err := o.authenticator(ref.Context().RegistryStr())
-	if err != nil {
-		return "", err
-	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
-		remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryStatusCodes(),
-		remote.WithRetryPredicate(func(error) bool { return false })} // o.backoff is the one retry policy
-	host := ref.Context().RegistryStr()
-	var digest string
-	err = o.backoff.Do(ctx, o.log, fmt.Sprintf("resolve %s:%s at %s", repo, tag, host), func() error {
-		var err error
-		if digest, err = resolveOnce(ref, ropts); transient(err) && !isNotFound(err) {
-			return retry.Retryable(err)
-		}
-		return err
-	})
-	if err == nil {
-		return digest, nil
-	}
-	if isNotFound(err) {
-		return "", &NotFoundError{Repository: repo, Tag: tag}
-	}
-	var te *transport.Error
-	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-		return "", fmt.Errorf("resolve %s:%s at %s: access denied (%d): check source.registry_username/registry_password or docker_config", repo, tag, host, te.StatusCode)
-	}
-	return "", fmt.Errorf("resolve %s:%s at %s: %w", repo, tag, host, err)
+	return r.Resolve(tag)
 }
 
 func resolveOnce(ref name.Tag, ropts []remote.Option) (string, error) {

@@ -86,8 +86,8 @@ func TestResolveWithBasicAuth(t *testing.T) {
 	require.Equal(t, digest, got)
 
 	_, err = registry.Resolve(ctx, host+"/acme/api", "2.0", registry.WithBasicAuth("robot", "wrong"), registry.WithRetry(1, time.Millisecond))
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "registry_username")
+	require.True(t, registry.AccessDenied(err), "%v", err)
+	require.Contains(t, err.Error(), "access denied (401)")
 	require.NotContains(t, err.Error(), "wrong")
 
 	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, host, base64.StdEncoding.EncodeToString([]byte("robot:s3cret-pass")))

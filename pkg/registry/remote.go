@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,18 +17,24 @@ import (
 
 // Repository is one repository of a registry with the options every
 // request to it takes: the credentials, plain HTTP where asked (and on
-// loopback), and the one retry policy. What Resolve does for one tag, it
-// does for listing, reading and writing.
+// loopback), and the one retry policy.
 type Repository struct {
-	ctx   context.Context
-	repo  name.Repository
-	o     options
-	ropts []remote.Option
+	ctx      context.Context
+	repo     name.Repository
+	nameOpts []name.Option
+	o        options
+	ropts    []remote.Option
 }
 
-// NewRepository checks repo ("ghcr.io/acme/web-manifests", no tag) and the
-// options; it makes no request.
+// NewRepository checks repo ("ghcr.io/acme/web-manifests", no tag, the
+// registry named) and the options; it makes no request.
 func NewRepository(ctx context.Context, repo string, opts ...Option) (*Repository, error) {
+	return newRepository(ctx, repo, true, opts)
+}
+
+// newRepository is NewRepository; without strict, a repository without a
+// registry is Docker Hub's.
+func newRepository(ctx context.Context, repo string, strict bool, opts []Option) (*Repository, error) {
 	o := defaults()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -38,7 +45,11 @@ func NewRepository(ctx context.Context, repo string, opts ...Option) (*Repositor
 	if o.insecure || isLoopback(repo) {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
-	r, err := name.NewRepository(repo, append(nameOpts, name.StrictValidation)...)
+	check := nameOpts
+	if strict {
+		check = append(slices.Clone(nameOpts), name.StrictValidation)
+	}
+	r, err := name.NewRepository(repo, check...)
 	if err != nil {
 		return nil, fmt.Errorf("repository %q: %w", repo, err)
 	}
@@ -49,7 +60,7 @@ func NewRepository(ctx context.Context, repo string, opts ...Option) (*Repositor
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
 		remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryStatusCodes(),
 		remote.WithRetryPredicate(func(error) bool { return false })} // o.backoff is the one retry policy
-	return &Repository{ctx: ctx, repo: r, o: o, ropts: ropts}, nil
+	return &Repository{ctx: ctx, repo: r, nameOpts: nameOpts, o: o, ropts: ropts}, nil
 }
 
 // Name is the repository as given, normalised ("127.0.0.1:5000/web").
@@ -75,9 +86,13 @@ func (r *Repository) Tags() ([]string, error) {
 // Resolve returns the digest the registry serves for tag, or a
 // *NotFoundError.
 func (r *Repository) Resolve(tag string) (string, error) {
+	ref, err := name.NewTag(r.repo.Name()+":"+tag, r.nameOpts...)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s:%s: %w", r.Name(), tag, err)
+	}
 	var digest string
-	err := r.do(fmt.Sprintf("resolve %s:%s", r.Name(), tag), func() (err error) {
-		digest, err = resolveOnce(r.repo.Tag(tag), r.ropts)
+	err = r.do(fmt.Sprintf("resolve %s:%s", r.Name(), tag), func() (err error) {
+		digest, err = resolveOnce(ref, r.ropts)
 		return err
 	})
 	if isNotFound(err) {
