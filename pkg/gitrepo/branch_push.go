@@ -62,7 +62,7 @@ func (c *Client) UpdateBranchFrom(ctx context.Context, base, branch string, dept
 	err := c.backoff.Do(ctx, c.log, "update "+branch+" from "+base+" on "+c.URL(), func() error {
 		res.Attempts++
 		res.Changed, res.Pushed, res.Kept, res.Message, res.SignedWith = false, false, false, "", ""
-		snap, err := c.fetch(ctx, base, depth)
+		snap, err := c.fetch(ctx, packRequest{branch: base, depth: depth})
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func (c *Client) UpdateBranchFrom(ctx context.Context, base, branch string, dept
 // snapshot's new commit and base's tip as its only parent, and gives its
 // message.
 func (c *Client) sameChange(ctx context.Context, branch string, old plumbing.Hash, snap *Snapshot) (bool, string, error) {
-	repo, ans, err := c.fetchBranch(ctx, newStorage(), branch, 1)
+	repo, ans, err := c.fetchBranch(ctx, newStorage(), packRequest{branch: branch, depth: 1})
 	if err != nil {
 		return false, "", err
 	}

@@ -132,20 +132,31 @@ func (c *Client) Tip(ctx context.Context, branch string) (plumbing.Hash, error) 
 // MaxPackBytes as it arrives, and the fetch returns when ctx ends, whatever
 // the server or the parser is doing.
 func (c *Client) Snapshot(ctx context.Context, branch string, depth int) (*Snapshot, error) {
+	return c.SnapshotIfMoved(ctx, branch, depth, plumbing.ZeroHash)
+}
+
+// SnapshotIfMoved is Snapshot, unless the branch's tip is still known (not
+// zero): then it fetches nothing and returns nil, after one request (the
+// ref listing), which a Snapshot makes anyway.
+func (c *Client) SnapshotIfMoved(ctx context.Context, branch string, depth int, known plumbing.Hash) (*Snapshot, error) {
 	var snap *Snapshot
 	err := c.backoff.Do(ctx, c.log, "fetch "+branch+" from "+c.URL(), func() error {
 		var err error
-		snap, err = c.fetch(ctx, branch, depth)
+		snap, err = c.fetch(ctx, packRequest{branch: branch, depth: depth, unless: known})
 		return err
 	})
 	return snap, err
 }
 
-func (c *Client) fetch(ctx context.Context, branch string, depth int) (*Snapshot, error) {
-	repo, ans, err := c.fetchBranch(ctx, c.snapshotStorage(), branch, depth)
+// fetch is one try of SnapshotIfMoved (req.unless: the known tip).
+func (c *Client) fetch(ctx context.Context, req packRequest) (*Snapshot, error) {
+	branch := req.branch
+	repo, ans, err := c.fetchBranch(ctx, c.snapshotStorage(), req)
 	switch {
 	case err != nil:
 		return nil, err
+	case !req.unless.IsZero() && ans.tip == req.unless:
+		return nil, nil
 	case ans.tip.IsZero():
 		snap := newSnapshot(repo, branch, nil)
 		snap.refs = ans.refs
@@ -169,12 +180,12 @@ func (c *Client) snapshotStorage() packStorage {
 	return newStorage()
 }
 
-// fetchBranch fetches branch at depth into st, new storage, as origin's
-// remote-tracking branch, driving upload-pack by hand (uploadPack), so that
+// fetchBranch fetches req.branch at req.depth into st, new storage, as
+// origin's remote-tracking branch (nothing when its tip is req.unless), driving upload-pack by hand (uploadPack), so that
 // the ref advertisement it read comes back with the branch's tip (the zero
 // hash when the branch does not exist): one listing of the remote's refs
 // serves the fetch, its tags and the search for an older commit.
-func (c *Client) fetchBranch(ctx context.Context, st packStorage, branch string, depth int) (*git.Repository, packAnswer, error) {
+func (c *Client) fetchBranch(ctx context.Context, st packStorage, req packRequest) (*git.Repository, packAnswer, error) {
 	repo, err := git.Init(st, nil)
 	if err != nil {
 		return nil, packAnswer{}, err
@@ -182,11 +193,11 @@ func (c *Client) fetchBranch(ctx context.Context, st packStorage, branch string,
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{c.ep.raw}}); err != nil {
 		return nil, packAnswer{}, err
 	}
-	ans, err := c.uploadPack(ctx, packRequest{branch: branch, depth: depth}, st.parsePack)
-	if err != nil || ans.tip.IsZero() {
+	ans, err := c.uploadPack(ctx, req, st.parsePack)
+	if err != nil || ans.tip.IsZero() || ans.tip == req.unless {
 		return repo, ans, err
 	}
-	if err := st.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName("origin", branch), ans.tip)); err != nil {
+	if err := st.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName("origin", req.branch), ans.tip)); err != nil {
 		return nil, packAnswer{}, err
 	}
 	if len(ans.shallows) > 0 {

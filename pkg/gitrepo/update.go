@@ -57,7 +57,7 @@ func (c *Client) Update(ctx context.Context, branch string, depth int, edit Edit
 	}
 	err := c.backoff.Do(ctx, c.log, "update "+branch+" on "+c.URL(), func() error {
 		res.Attempts++
-		snap, err := c.fetch(ctx, branch, depth)
+		snap, err := c.fetch(ctx, packRequest{branch: branch, depth: depth})
 		if err != nil {
 			return err
 		}
@@ -201,7 +201,7 @@ func (c *Client) verify(ctx context.Context, snap *Snapshot) error {
 	if got == snap.commit.Hash {
 		return nil
 	}
-	later, err := c.fetch(ctx, snap.branch, 50)
+	later, err := c.fetch(ctx, packRequest{branch: snap.branch, depth: 50})
 	if err != nil {
 		return retry.Permanent(fmt.Errorf("verify the push: %w", err))
 	}

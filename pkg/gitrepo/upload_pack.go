@@ -15,12 +15,14 @@ import (
 
 // packRequest is what uploadPack asks a server for: the tip of branch
 // (as the server advertises it), depth commits deep (0: all), when the
-// client already has haves, its history cut at shallows.
+// client already has haves, its history cut at shallows; nothing when the
+// tip is unless.
 type packRequest struct {
 	branch   string
 	depth    int
 	haves    []plumbing.Hash
 	shallows []plumbing.Hash
+	unless   plumbing.Hash
 }
 
 // packAnswer is what the server said besides the pack.
@@ -44,7 +46,7 @@ type packAnswer struct {
 // would not; but resolving a thin pack's deltas against the packs before
 // cost more than reading those trees.)
 // Without haves, a branch the server does not have gives a zero tip and no
-// pack.
+// pack; so does a tip that is req.unless (its hash, no pack).
 func (c *Client) uploadPack(ctx context.Context, req packRequest, parse func(r io.Reader) error) (packAnswer, error) {
 	var ans packAnswer
 	err := c.gogit(ctx, func(ctx context.Context) error {
@@ -66,6 +68,9 @@ func (c *Client) uploadPack(ctx context.Context, req packRequest, parse func(r i
 			return nil
 		}
 		ans.tip = tip
+		if tip == req.unless {
+			return nil
+		}
 		up := packp.NewUploadPackRequest()
 		caps := ar.Capabilities
 		for _, cp := range []capability.Capability{capability.OFSDelta, capability.Sideband64k} {

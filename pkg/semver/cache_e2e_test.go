@@ -75,9 +75,11 @@ func TestSemverWarmCheck(t *testing.T) {
 	require.EqualValues(t, 0, fetches, "the requested version is the cached one at the same tip: nothing fetched")
 
 	srv.Commit(t, "app", "version", map[string]string{"README": "docs"}, "docs")
+	requests := srv.requests.Load()
 	got, fetches = check("1.0.0")
 	require.Equal(t, numbers("1.0.0"), got)
 	require.EqualValues(t, 1, fetches, "the tip moved: the tip is fetched, the number is unchanged")
+	require.EqualValues(t, 2, srv.requests.Load()-requests, "one ref listing serves both the cache's question and the fetch")
 	got, fetches = check("1.0.0")
 	require.Equal(t, numbers("1.0.0"), got)
 	require.EqualValues(t, 0, fetches)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/gitops-resource/gitops-resource/pkg/gitrepo"
 	"github.com/gitops-resource/gitops-resource/pkg/resource"
@@ -63,17 +64,20 @@ func Check(ctx context.Context, in resource.Input) ([]Version, error) {
 func checkFile(ctx context.Context, in resource.Input, src *Source, client *gitrepo.Client, cursor *semver.Version) ([]Version, error) {
 	f := &fileStore{src: src, client: client, env: in.Env}
 	cache := newCheckCache(src, client.URL(), in.Logf)
-	if e, ok := cache.load(); ok && (cursor == nil || cursor.String() == e.reported(src.initial)) {
-		tip, err := client.Tip(ctx, src.Branch)
-		if err != nil {
-			return nil, err
-		}
-		if tip.String() == e.Tip {
-			in.Logf("branch %s of %s is still at %s: version %s (nothing fetched)", src.Branch, client.URL(), short(e.Tip), e.reported(src.initial))
-			return []Version{{e.reported(src.initial)}}, nil
-		}
+	var known plumbing.Hash // the tip the cache answers for
+	e, ok := cache.load()
+	if ok && (cursor == nil || cursor.String() == e.reported(src.initial)) {
+		known = plumbing.NewHash(e.Tip)
 	}
-	current, err := f.current(ctx, cache)
+	snap, err := client.SnapshotIfMoved(ctx, src.Branch, 1, known)
+	if err != nil {
+		return nil, err
+	}
+	if snap == nil {
+		in.Logf("branch %s of %s is still at %s: version %s (nothing fetched)", src.Branch, client.URL(), short(e.Tip), e.reported(src.initial))
+		return []Version{{e.reported(src.initial)}}, nil
+	}
+	current, err := f.currentOf(snap, cache)
 	switch {
 	case err != nil:
 		return nil, err

@@ -65,7 +65,7 @@ type fileStore struct {
 }
 
 func (f *fileStore) versions(ctx context.Context) ([]*semver.Version, error) {
-	v, err := f.current(ctx, nil)
+	v, err := f.current(ctx)
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -73,13 +73,18 @@ func (f *fileStore) versions(ctx context.Context) ([]*semver.Version, error) {
 }
 
 // current fetches the branch tip (depth 1) and reads the version there:
-// nil when there is none yet. The cache, when given, records the tip and
-// what it holds.
-func (f *fileStore) current(ctx context.Context, cache *checkCache) (*semver.Version, error) {
+// nil when there is none yet.
+func (f *fileStore) current(ctx context.Context) (*semver.Version, error) {
 	snap, err := f.client.Snapshot(ctx, f.src.Branch, 1)
 	if err != nil {
 		return nil, err
 	}
+	return f.currentOf(snap, nil)
+}
+
+// currentOf reads the version at the tip of snap, a depth-1 snapshot of the
+// branch. The cache, when given, records the tip and what it holds.
+func (f *fileStore) currentOf(snap *gitrepo.Snapshot, cache *checkCache) (*semver.Version, error) {
 	v, found, err := f.read(snap)
 	if err != nil {
 		return nil, err
