@@ -198,6 +198,11 @@ func (s *put) applyFirst(ctx context.Context) error {
 	if len(s.deferred) == 0 {
 		return nil
 	}
+	served, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.c.WaitServed(served, s.first); err != nil {
+		return fmt.Errorf("CRDs and Namespaces applied, the rest not: %w", err)
+	}
 	more, err := s.c.Validate(ctx, s.deferred, nil, s.applyOptions())
 	if err != nil {
 		return fmt.Errorf("CRDs and Namespaces applied; server-side dry run of the rest failed, nothing else applied:\n%w", err)

@@ -167,6 +167,50 @@ func Phases(objs []*unstructured.Unstructured) (first, rest []*unstructured.Unst
 	return first, rest
 }
 
+// WaitServed waits until discovery serves the kinds the CRDs among objs
+// define (each served version), or ctx ends. An API server reports a CRD
+// Established a moment before its discovery lists the new kind, and an
+// object of that kind applied in that moment is refused as a kind the
+// server does not serve.
+func (c *Client) WaitServed(ctx context.Context, objs []*unstructured.Unstructured) error {
+	var want []schema.GroupVersionKind
+	for _, o := range objs {
+		if groupKind(o) != gkCRD {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		versions, _, _ := unstructured.NestedSlice(o.Object, "spec", "versions")
+		for _, v := range versions {
+			m, _ := v.(map[string]any)
+			name, _ := m["name"].(string)
+			if served, _ := m["served"].(bool); served && name != "" {
+				want = append(want, schema.GroupVersionKind{Group: group, Version: name, Kind: kind})
+			}
+		}
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for len(want) > 0 {
+		_, err := c.mapper.RESTMapping(want[0].GroupKind(), want[0].Version)
+		switch {
+		case err == nil:
+			want = want[1:]
+			continue
+		case !meta.IsNoMatchError(err):
+			return c.explain("discover", "the API resources", "list", "API groups", "", err)
+		}
+		c.mapper.Reset()
+		select {
+		case <-ctx.Done():
+			return &APIError{Op: "find the resource type of", Object: fmt.Sprintf("kind %s in apiVersion %s", want[0].Kind, want[0].GroupVersion()),
+				Host: c.host, Err: unknownKindError{c.host}, Hint: "its CRD is established, but discovery did not list the kind in time"}
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
 // ApplyOptions are how a put treats fields other field managers own and
 // changes the API server refuses as immutable.
 type ApplyOptions struct {
