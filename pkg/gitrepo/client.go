@@ -12,6 +12,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -150,23 +151,17 @@ func (c *Client) SnapshotIfMoved(ctx context.Context, branch string, depth int, 
 
 // fetch is one try of SnapshotIfMoved (req.unless: the known tip).
 func (c *Client) fetch(ctx context.Context, req packRequest) (*Snapshot, error) {
-	branch := req.branch
 	repo, ans, err := c.fetchBranch(ctx, c.snapshotStorage(), req)
-	switch {
-	case err != nil:
+	if err != nil || ans.unchanged {
 		return nil, err
-	case !req.unless.IsZero() && ans.tip == req.unless:
-		return nil, nil
-	case ans.tip.IsZero():
-		snap := newSnapshot(repo, branch, nil)
-		snap.refs = ans.refs
-		return snap, nil
 	}
-	head, err := repo.CommitObject(ans.tip)
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s from %s: read commit %s: %w", branch, c.URL(), ans.tip, err)
+	var head *object.Commit
+	if !ans.tip.IsZero() {
+		if head, err = repo.CommitObject(ans.tip); err != nil {
+			return nil, fmt.Errorf("fetch %s from %s: read commit %s: %w", req.branch, c.URL(), ans.tip, err)
+		}
 	}
-	snap := newSnapshot(repo, branch, head)
+	snap := newSnapshot(repo, req.branch, head)
 	snap.refs = ans.refs
 	return snap, nil
 }
@@ -181,10 +176,11 @@ func (c *Client) snapshotStorage() packStorage {
 }
 
 // fetchBranch fetches req.branch at req.depth into st, new storage, as
-// origin's remote-tracking branch (nothing when its tip is req.unless), driving upload-pack by hand (uploadPack), so that
-// the ref advertisement it read comes back with the branch's tip (the zero
-// hash when the branch does not exist): one listing of the remote's refs
-// serves the fetch, its tags and the search for an older commit.
+// origin's remote-tracking branch (nothing when its tip is req.unless). It
+// drives upload-pack by hand (uploadPack), so that the ref advertisement it
+// read comes back with the branch's tip (the zero hash when the branch does
+// not exist): one listing of the remote's refs serves the fetch, its tags
+// and the search for an older commit.
 func (c *Client) fetchBranch(ctx context.Context, st packStorage, req packRequest) (*git.Repository, packAnswer, error) {
 	repo, err := git.Init(st, nil)
 	if err != nil {
@@ -194,7 +190,7 @@ func (c *Client) fetchBranch(ctx context.Context, st packStorage, req packReques
 		return nil, packAnswer{}, err
 	}
 	ans, err := c.uploadPack(ctx, req, st.parsePack)
-	if err != nil || ans.tip.IsZero() || ans.tip == req.unless {
+	if err != nil || ans.tip.IsZero() || ans.unchanged {
 		return repo, ans, err
 	}
 	if err := st.SetReference(plumbing.NewHashReference(plumbing.NewRemoteReferenceName("origin", req.branch), ans.tip)); err != nil {

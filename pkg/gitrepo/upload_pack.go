@@ -35,6 +35,8 @@ type packAnswer struct {
 	shallows, unshallows []plumbing.Hash
 	// refs is the ref advertisement read (nil for an empty repository).
 	refs *packp.AdvRefs
+	// unchanged: the tip is the request's unless, and nothing was fetched.
+	unchanged bool
 }
 
 // uploadPack drives git's upload-pack by hand (go-git's Fetch can only
@@ -68,7 +70,7 @@ func (c *Client) uploadPack(ctx context.Context, req packRequest, parse func(r i
 			return nil
 		}
 		ans.tip = tip
-		if tip == req.unless {
+		if ans.unchanged = tip == req.unless; ans.unchanged {
 			return nil
 		}
 		up := packp.NewUploadPackRequest()

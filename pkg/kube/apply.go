@@ -117,10 +117,8 @@ func (c *Client) Normalize(objs []*unstructured.Unstructured) error {
 	crds := map[schema.GroupKind]bool{} // group kind → namespaced
 	for _, o := range objs {
 		if groupKind(o) == gkCRD {
-			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
-			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
 			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
-			crds[schema.GroupKind{Group: group, Kind: kind}] = scope != "Cluster"
+			crds[definedKind(o)] = scope != "Cluster"
 		}
 	}
 	var errs []error
@@ -146,6 +144,13 @@ func (c *Client) Normalize(objs []*unstructured.Unstructured) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// definedKind is the group and kind a CRD defines.
+func definedKind(crd *unstructured.Unstructured) schema.GroupKind {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+	return schema.GroupKind{Group: group, Kind: kind}
 }
 
 func isAuthError(err error) bool {
@@ -178,14 +183,13 @@ func (c *Client) WaitServed(ctx context.Context, objs []*unstructured.Unstructur
 		if groupKind(o) != gkCRD {
 			continue
 		}
-		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
-		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		gk := definedKind(o)
 		versions, _, _ := unstructured.NestedSlice(o.Object, "spec", "versions")
 		for _, v := range versions {
 			m, _ := v.(map[string]any)
 			name, _ := m["name"].(string)
 			if served, _ := m["served"].(bool); served && name != "" {
-				want = append(want, schema.GroupVersionKind{Group: group, Version: name, Kind: kind})
+				want = append(want, gk.WithVersion(name))
 			}
 		}
 	}
@@ -408,9 +412,7 @@ func (c *Client) Validate(ctx context.Context, objs, first []*unstructured.Unstr
 		case gkNamespace:
 			newNS[o.GetName()] = true
 		case gkCRD:
-			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
-			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
-			newKinds[schema.GroupKind{Group: group, Kind: kind}] = true
+			newKinds[definedKind(o)] = true
 		}
 	}
 	var mu sync.Mutex
